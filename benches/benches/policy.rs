@@ -1,0 +1,2 @@
+//! Placeholder: the policy bench lands with its issue.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Bench helpers (data generators) shared by the criterion benches under `benches/benches/`.

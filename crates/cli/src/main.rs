@@ -1,0 +1,48 @@
+//! The `tagsmith` command line: a thin layer over the `tagsmith` crate.
+//!
+//! Each subcommand lives in its own module with its clap `Args` and a `run` function.
+//! Exit codes: 0 done (changed or not), 1 failure, 2 bad input (see [`exit`]).
+
+mod exit;
+mod policy;
+mod run;
+mod scan;
+mod set;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// GitOps image automation: scan registries, pick tags like Flux, rewrite marked YAML.
+#[derive(Parser)]
+#[command(name = "tagsmith", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tag selection (Flux ImagePolicy).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Rewrite `$imagepolicy`-marked values under a path.
+    Set(set::SetArgs),
+    /// List the tags of one image in a registry.
+    Scan(scan::ScanArgs),
+    /// Run Flux's image automation from the CRDs under a path.
+    Run(run::RunArgs),
+    /// Find image references without markers and markers naming unknown policies.
+    Check(run::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Set(args) => set::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => run::check(args),
+    };
+    exit::report(result)
+}

@@ -1,0 +1,1 @@
+//! Git remote harnesses (issue 5 fills this in).

@@ -1,0 +1,1 @@
+//! Local OCI registry harness (issue 4 fills this in).
