@@ -1,0 +1,719 @@
+//! Compiled policies: filter, extract, order, choose, explain.
+
+use crate::constraint::Constraints;
+use crate::numeric::parse_go_float;
+use crate::spec::{Order, PolicyKind, PolicySpec};
+use crate::version::Version;
+use crate::PolicyError;
+use regex::{Regex, RegexSet};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// Flux's default `ImageRepository.spec.exclusionList`: cosign signature tags.
+pub const DEFAULT_EXCLUSION_LIST: &[&str] = &[r"^.*\.sig$"];
+
+/// Tags to drop before any policy sees them (`ImageRepository.spec.exclusionList`).
+///
+/// ```
+/// use tagsmith_image_policy_core::Exclusions;
+/// let flux = Exclusions::flux_default();
+/// assert!(flux.is_excluded("sha256-abc.sig"));
+/// let (kept, dropped) = flux.retain(vec!["1.0.0".into(), "sha256-abc.sig".into()]);
+/// assert_eq!((kept, dropped), (vec!["1.0.0".to_string()], 1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Exclusions {
+    set: Option<RegexSet>,
+    patterns: Vec<String>,
+}
+
+impl Exclusions {
+    /// Compiles the patterns; the error names the first one that does not compile.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, PolicyError> {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.as_ref().to_string()).collect();
+        for (i, pattern) in patterns.iter().enumerate() {
+            compile(pattern, &format!("exclusionList[{i}]"))?;
+        }
+        let set = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSet::new(&patterns).map_err(|e| PolicyError::InvalidRegex {
+                    field: "exclusionList".into(),
+                    pattern: patterns.join(", "),
+                    reason: e.to_string(),
+                })?,
+            )
+        };
+        Ok(Exclusions { set, patterns })
+    }
+
+    /// Flux's default list, [`DEFAULT_EXCLUSION_LIST`].
+    pub fn flux_default() -> Self {
+        match Self::new(DEFAULT_EXCLUSION_LIST) {
+            Ok(exclusions) => exclusions,
+            Err(err) => unreachable!("the default exclusion list compiles: {err}"),
+        }
+    }
+
+    /// Excludes nothing.
+    pub fn none() -> Self {
+        Exclusions {
+            set: None,
+            patterns: Vec::new(),
+        }
+    }
+
+    /// The patterns as given.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether any pattern matches `tag`.
+    pub fn is_excluded(&self, tag: &str) -> bool {
+        self.set.as_ref().is_some_and(|set| set.is_match(tag))
+    }
+
+    /// Keeps the tags no pattern matches, in order; returns them and how many were dropped.
+    pub fn retain(&self, mut tags: Vec<String>) -> (Vec<String>, usize) {
+        let before = tags.len();
+        tags.retain(|t| !self.is_excluded(t));
+        let dropped = before - tags.len();
+        (tags, dropped)
+    }
+}
+
+impl Default for Exclusions {
+    fn default() -> Self {
+        Self::flux_default()
+    }
+}
+
+fn compile(pattern: &str, field: &str) -> Result<Regex, PolicyError> {
+    Regex::new(pattern).map_err(|e| PolicyError::InvalidRegex {
+        field: field.to_string(),
+        pattern: pattern.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Rule {
+    Semver(Constraints),
+    Alphabetical(Order),
+    Numerical(Order),
+}
+
+#[derive(Debug, Clone)]
+struct Filter {
+    regex: Regex,
+    extract: Option<String>,
+}
+
+/// A compiled `ImagePolicy`: build once, select many times.
+///
+/// ```
+/// use tagsmith_image_policy_core::{ImagePolicy, PolicySpec};
+/// let policy = ImagePolicy::new(&PolicySpec::semver(">=1.0.0 <2.0.0")).unwrap();
+/// let tags = ["0.9.0", "1.2.0", "v1.10.3", "2.0.0", "1.11.0-rc.1", "latest"];
+/// assert_eq!(policy.select(&tags).unwrap(), "v1.10.3");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ImagePolicy {
+    spec: PolicySpec,
+    rule: Rule,
+    filter: Option<Filter>,
+}
+
+/// One tag in the ordered candidate list of an [`Explanation`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The tag as written in the registry.
+    pub tag: String,
+    /// The value the policy ordered (the extracted value, or the tag).
+    pub value: String,
+}
+
+/// What happened to the tags on the way to the choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Tags given.
+    pub seen: usize,
+    /// Tags dropped by the exclusion list.
+    pub excluded: usize,
+    /// Tags that did not match `filterTags.pattern`.
+    pub filtered_out: usize,
+    /// Tags that share an extracted value with a later tag (Flux keeps the later one).
+    pub duplicates: usize,
+    /// Values the policy could not read (not a version for semver, not a number for
+    /// numerical when skipping).
+    pub unparseable: usize,
+    /// Versions outside the semver range.
+    pub out_of_range: usize,
+    /// Values left to order.
+    pub candidates: usize,
+}
+
+/// Why a tag was chosen: counts and the best candidates in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The chosen tag, as written.
+    pub latest: String,
+    /// The value that won (the extracted value, or the tag).
+    pub latest_value: String,
+    /// The policy, described.
+    pub policy: String,
+    /// What happened to the tags.
+    pub counts: Counts,
+    /// The best candidates, latest first.
+    pub top: Vec<Candidate>,
+}
+
+/// A value the policy orders, with the position of the tag that carries it.
+struct Entry<'t> {
+    value: Cow<'t, str>,
+    tag: usize,
+}
+
+impl ImagePolicy {
+    /// Compiles a spec; invalid ranges, regexes and orders are errors here.
+    pub fn new(spec: &PolicySpec) -> Result<Self, PolicyError> {
+        let rule = match &spec.kind {
+            PolicyKind::Semver { range } => Rule::Semver(Constraints::parse(range)?),
+            PolicyKind::Alphabetical { order } => Rule::Alphabetical(*order),
+            PolicyKind::Numerical { order } => Rule::Numerical(*order),
+        };
+        let filter = match &spec.filter_tags {
+            None => None,
+            Some(f) => Some(Filter {
+                // Flux applies the filter whenever filterTags is set; an absent pattern is
+                // the empty expression, which matches every tag.
+                regex: compile(f.pattern.as_deref().unwrap_or(""), "filterTags.pattern")?,
+                extract: f.extract.clone().filter(|e| !e.is_empty()),
+            }),
+        };
+        Ok(ImagePolicy {
+            spec: spec.clone(),
+            rule,
+            filter,
+        })
+    }
+
+    /// The spec this policy was compiled from.
+    pub fn spec(&self) -> &PolicySpec {
+        &self.spec
+    }
+
+    /// Chooses the latest tag and returns it as written.
+    pub fn select<S: AsRef<str>>(&self, tags: &[S]) -> Result<String, PolicyError> {
+        let mut counts = Counts::default();
+        let entries = self.entries(tags, &mut counts)?;
+        let winner = self.choose(&entries, &mut counts, tags)?;
+        Ok(tags[entries[winner].tag].as_ref().to_string())
+    }
+
+    /// Chooses like [`select`](Self::select) and explains: counts, and the `top_n` best
+    /// candidates in order.
+    pub fn explain<S: AsRef<str>>(
+        &self,
+        tags: &[S],
+        top_n: usize,
+    ) -> Result<Explanation, PolicyError> {
+        self.explain_inner(tags, top_n, 0)
+    }
+
+    /// Drops excluded tags first, then explains; `counts.excluded` says how many.
+    pub fn explain_excluding<S: AsRef<str>>(
+        &self,
+        tags: &[S],
+        exclusions: &Exclusions,
+        top_n: usize,
+    ) -> Result<Explanation, PolicyError> {
+        let kept: Vec<&str> = tags
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|t| !exclusions.is_excluded(t))
+            .collect();
+        let excluded = tags.len() - kept.len();
+        if kept.is_empty() && excluded > 0 {
+            return Err(PolicyError::NoMatch {
+                policy: self.spec.kind.to_string(),
+                reason: format!("all {excluded} tags are excluded by the exclusion list"),
+            });
+        }
+        let mut explanation = self.explain_inner(&kept, top_n, excluded)?;
+        explanation.counts.seen += excluded;
+        Ok(explanation)
+    }
+
+    fn explain_inner<S: AsRef<str>>(
+        &self,
+        tags: &[S],
+        top_n: usize,
+        excluded: usize,
+    ) -> Result<Explanation, PolicyError> {
+        let mut counts = Counts {
+            excluded,
+            ..Counts::default()
+        };
+        let entries = self.entries(tags, &mut counts)?;
+        let winner = self.choose(&entries, &mut counts, tags)?;
+        let top = self.ranked(&entries, top_n, tags);
+        Ok(Explanation {
+            latest: tags[entries[winner].tag].as_ref().to_string(),
+            latest_value: entries[winner].value.to_string(),
+            policy: self.describe(),
+            counts,
+            top,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let mut text = self.spec.kind.to_string();
+        if let Some(f) = &self.spec.filter_tags {
+            if let Some(p) = &f.pattern {
+                text.push_str(&format!(", pattern {p:?}"));
+            }
+            if let Some(e) = &f.extract {
+                text.push_str(&format!(", extract {e:?}"));
+            }
+        }
+        text
+    }
+
+    /// Applies the filter: the values to order, in input order. With `extract`, tags that
+    /// extract to the same value collapse to the last of them, as Flux's map does.
+    fn entries<'t, S: AsRef<str>>(
+        &self,
+        tags: &'t [S],
+        counts: &mut Counts,
+    ) -> Result<Vec<Entry<'t>>, PolicyError> {
+        if tags.is_empty() {
+            return Err(PolicyError::EmptyTags);
+        }
+        counts.seen = tags.len();
+        let Some(filter) = &self.filter else {
+            return Ok(tags
+                .iter()
+                .enumerate()
+                .map(|(tag, t)| Entry {
+                    value: Cow::Borrowed(t.as_ref()),
+                    tag,
+                })
+                .collect());
+        };
+        let mut entries: Vec<Entry<'t>> = Vec::new();
+        match &filter.extract {
+            None => {
+                for (tag, t) in tags.iter().enumerate() {
+                    if filter.regex.is_match(t.as_ref()) {
+                        entries.push(Entry {
+                            value: Cow::Borrowed(t.as_ref()),
+                            tag,
+                        });
+                    }
+                }
+            }
+            Some(template) => {
+                let mut positions: HashMap<String, usize> = HashMap::new();
+                let mut captures = filter.regex.capture_locations();
+                for (tag, t) in tags.iter().enumerate() {
+                    let text = t.as_ref();
+                    if filter.regex.captures_read(&mut captures, text).is_none() {
+                        continue;
+                    }
+                    let value = expand(&filter.regex, template, text, &captures);
+                    match positions.get(&value) {
+                        Some(&at) => {
+                            // Same value as an earlier tag: Flux's map keeps the later tag.
+                            entries[at].tag = tag;
+                            counts.duplicates += 1;
+                        }
+                        None => {
+                            positions.insert(value.clone(), entries.len());
+                            entries.push(Entry {
+                                value: Cow::Owned(value),
+                                tag,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        counts.filtered_out = tags.len() - entries.len() - counts.duplicates;
+        if entries.is_empty() {
+            return Err(PolicyError::NoMatch {
+                policy: self.describe(),
+                reason: format!("none of the {} tags matches the pattern", tags.len()),
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Index into `entries` of the latest value, with Flux's tie rules: semver keeps the
+    /// first of equal versions, numerical the last of equal numbers.
+    fn choose<S: AsRef<str>>(
+        &self,
+        entries: &[Entry<'_>],
+        counts: &mut Counts,
+        tags: &[S],
+    ) -> Result<usize, PolicyError> {
+        let winner = match &self.rule {
+            Rule::Semver(range) => {
+                let mut best: Option<(usize, Version<'_>)> = None;
+                for (i, entry) in entries.iter().enumerate() {
+                    let Some(v) = Version::parse_flux(&entry.value) else {
+                        counts.unparseable += 1;
+                        continue;
+                    };
+                    if !range.check(&v) {
+                        counts.out_of_range += 1;
+                        continue;
+                    }
+                    counts.candidates += 1;
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, b)| v.compare(b) == Ordering::Greater)
+                    {
+                        best = Some((i, v));
+                    }
+                }
+                best.map(|(i, _)| i)
+            }
+            Rule::Alphabetical(order) => {
+                counts.candidates = entries.len();
+                let mut best: Option<usize> = None;
+                for (i, entry) in entries.iter().enumerate() {
+                    let better = best.is_none_or(|b| {
+                        let ord = entry.value.as_bytes().cmp(entries[b].value.as_bytes());
+                        match order {
+                            Order::Asc => ord == Ordering::Greater,
+                            Order::Desc => ord == Ordering::Less,
+                        }
+                    });
+                    if better {
+                        best = Some(i);
+                    }
+                }
+                best
+            }
+            Rule::Numerical(order) => {
+                // Flux's loop, kept as is: each value replaces the latest unless it is
+                // strictly worse, so equal numbers resolve to the later tag and a NaN
+                // (which compares false) takes over.
+                let mut best: Option<(usize, f64)> = None;
+                for (i, entry) in entries.iter().enumerate() {
+                    let Some(cv) = parse_go_float(&entry.value) else {
+                        if self.spec.skip_non_numeric {
+                            counts.unparseable += 1;
+                            continue;
+                        }
+                        return Err(PolicyError::NonNumericTag {
+                            tag: tags[entry.tag].as_ref().to_string(),
+                        });
+                    };
+                    counts.candidates += 1;
+                    let worse = best.is_some_and(|(_, pv)| match order {
+                        Order::Asc => cv < pv,
+                        Order::Desc => cv > pv,
+                    });
+                    if !worse {
+                        best = Some((i, cv));
+                    }
+                }
+                best.map(|(i, _)| i)
+            }
+        };
+        winner.ok_or_else(|| PolicyError::NoMatch {
+            policy: self.describe(),
+            reason: no_match_reason(counts),
+        })
+    }
+
+    /// The best `n` entries, latest first, by the same order and tie rules as `choose`.
+    fn ranked<S: AsRef<str>>(&self, entries: &[Entry<'_>], n: usize, tags: &[S]) -> Vec<Candidate> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let candidate = |i: usize| Candidate {
+            tag: tags[entries[i].tag].as_ref().to_string(),
+            value: entries[i].value.to_string(),
+        };
+        let mut order: Vec<usize>;
+        match &self.rule {
+            Rule::Semver(range) => {
+                let mut versions: Vec<(usize, Version<'_>)> = entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| Version::parse_flux(&e.value).map(|v| (i, v)))
+                    .filter(|(_, v)| range.check(v))
+                    .collect();
+                // Stable sort, greatest first: equal versions keep input order, first wins.
+                versions.sort_by(|a, b| b.1.compare(&a.1));
+                order = versions.into_iter().map(|(i, _)| i).collect();
+            }
+            Rule::Alphabetical(o) => {
+                order = (0..entries.len()).collect();
+                order.sort_by(|&a, &b| {
+                    let ord = entries[a].value.as_bytes().cmp(entries[b].value.as_bytes());
+                    match o {
+                        Order::Asc => ord.reverse(),
+                        Order::Desc => ord,
+                    }
+                });
+            }
+            Rule::Numerical(o) => {
+                let mut numbers: Vec<(usize, f64)> = entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| parse_go_float(&e.value).map(|v| (i, v)))
+                    .collect();
+                // Latest first; among equal numbers the later tag first, as Flux picks it.
+                numbers.sort_by(|a, b| {
+                    let ord = a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal);
+                    let ord = match o {
+                        Order::Asc => ord.reverse(),
+                        Order::Desc => ord,
+                    };
+                    ord.then(b.0.cmp(&a.0))
+                });
+                order = numbers.into_iter().map(|(i, _)| i).collect();
+            }
+        }
+        order.into_iter().take(n).map(candidate).collect()
+    }
+}
+
+fn no_match_reason(counts: &Counts) -> String {
+    let mut parts = vec![format!("{} tags seen", counts.seen)];
+    for (n, what) in [
+        (counts.excluded, "excluded"),
+        (counts.filtered_out, "filtered out by the pattern"),
+        (counts.unparseable, "not versions (semver needs two dots)"),
+        (
+            counts.out_of_range,
+            "outside the range (prereleases need a prerelease in the range, e.g. >=1.0.0-0)",
+        ),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// Go's `Regexp.ExpandString` over one match: `$name`, `${name}`, `$1`, `$$`; names are the
+/// longest run of letters, digits and `_`; unknown or unmatched groups expand to nothing;
+/// a `$` not followed by a valid reference is copied as is.
+fn expand(regex: &Regex, template: &str, text: &str, caps: &regex::CaptureLocations) -> String {
+    let group = |name: &str| -> &str {
+        let index = match name.parse::<usize>() {
+            Ok(i) if name.bytes().all(|c| c.is_ascii_digit()) => Some(i),
+            _ => regex.capture_names().position(|n| n == Some(name)),
+        };
+        index
+            .and_then(|i| caps.get(i))
+            .map_or("", |(start, end)| &text[start..end])
+    };
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+            continue;
+        }
+        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) if end > 0 && braced[..end].bytes().all(is_name_byte) => {
+                    (&braced[..end], end + 2)
+                }
+                _ => ("", 0),
+            }
+        } else {
+            let end = after
+                .bytes()
+                .position(|c| !is_name_byte(c))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if name.is_empty() {
+            // Malformed reference: Go copies the `$` and goes on.
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        out.push_str(group(name));
+        rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Order;
+
+    fn select(spec: PolicySpec, tags: &[&str]) -> Result<String, PolicyError> {
+        ImagePolicy::new(&spec)?.select(tags)
+    }
+
+    #[test]
+    fn semver_first_of_equal_versions_wins_as_written() {
+        let tags = ["1.0.0", "v1.0.0", "1.0.0+build"];
+        assert_eq!(select(PolicySpec::semver("*"), &tags).unwrap(), "1.0.0");
+        let tags = ["v1.0.0", "1.0.0"];
+        assert_eq!(select(PolicySpec::semver("*"), &tags).unwrap(), "v1.0.0");
+    }
+
+    #[test]
+    fn semver_skips_unparseable_and_excludes_prereleases() {
+        let tags = ["latest", "1.2", "1.3.0-rc.1", "1.2.9", "main-abc"];
+        assert_eq!(
+            select(PolicySpec::semver(">=1.0.0"), &tags).unwrap(),
+            "1.2.9"
+        );
+        assert_eq!(
+            select(PolicySpec::semver(">=1.0.0-0"), &tags).unwrap(),
+            "1.3.0-rc.1"
+        );
+    }
+
+    #[test]
+    fn semver_calver_tags() {
+        let tags = ["2024.12.31", "2025.02.03", "2025.1.9"];
+        assert_eq!(
+            select(PolicySpec::semver(">=2025.0.0"), &tags).unwrap(),
+            "2025.02.03"
+        );
+    }
+
+    #[test]
+    fn alphabetical_orders_bytes() {
+        let tags = ["b", "a", "B", "c1", "c"];
+        assert_eq!(
+            select(PolicySpec::alphabetical(Order::Asc), &tags).unwrap(),
+            "c1"
+        );
+        assert_eq!(
+            select(PolicySpec::alphabetical(Order::Desc), &tags).unwrap(),
+            "B"
+        );
+    }
+
+    #[test]
+    fn numerical_fails_on_non_numeric_unless_skipping() {
+        let tags = ["1", "10", "9.5", "latest"];
+        let err = select(PolicySpec::numerical(Order::Asc), &tags).unwrap_err();
+        assert_eq!(err.code(), "non_numeric_tag");
+        assert!(err.to_string().contains("\"latest\""));
+        let spec = PolicySpec::numerical(Order::Asc).skipping_non_numeric();
+        assert_eq!(select(spec, &tags).unwrap(), "10");
+        let spec = PolicySpec::numerical(Order::Desc).skipping_non_numeric();
+        assert_eq!(select(spec, &tags).unwrap(), "1");
+    }
+
+    #[test]
+    fn numerical_equal_numbers_resolve_to_the_later_tag() {
+        assert_eq!(
+            select(PolicySpec::numerical(Order::Asc), &["1", "1.0"]).unwrap(),
+            "1.0"
+        );
+        assert_eq!(
+            select(PolicySpec::numerical(Order::Desc), &["1.0", "1"]).unwrap(),
+            "1"
+        );
+    }
+
+    #[test]
+    fn filter_and_extract_timestamp_prefix() {
+        let spec = PolicySpec::alphabetical(Order::Asc)
+            .with_pattern(r"^(?P<ts>[0-9]{4}\.[0-9]{2}\.[0-9]{2})-[a-f0-9]+$")
+            .with_extract("$ts");
+        let tags = [
+            "2025.01.02-abc123",
+            "2025.03.01-def456",
+            "main-0001",
+            "2024.12.31-aaa",
+        ];
+        assert_eq!(select(spec, &tags).unwrap(), "2025.03.01-def456");
+    }
+
+    #[test]
+    fn extract_collisions_keep_the_later_tag() {
+        let spec = PolicySpec::semver(">=1.0.0")
+            .with_pattern(r"^(?P<v>[0-9.]+)-(?P<sha>[a-f0-9]+)$")
+            .with_extract("$v");
+        let tags = ["1.2.0-aaa", "1.2.0-bbb", "1.1.0-ccc"];
+        let policy = ImagePolicy::new(&spec).unwrap();
+        assert_eq!(policy.select(&tags).unwrap(), "1.2.0-bbb");
+        let explanation = policy.explain(&tags, 5).unwrap();
+        assert_eq!(explanation.counts.duplicates, 1);
+        assert_eq!(explanation.counts.candidates, 2);
+    }
+
+    #[test]
+    fn go_expand_semantics() {
+        let re = Regex::new(r"^(?P<a>x+)(?P<b>y*)-(\d+)$").unwrap();
+        let text = "xxy-42";
+        let mut caps = re.capture_locations();
+        re.captures_read(&mut caps, text).unwrap();
+        let e = |t: &str| expand(&re, t, text, &caps);
+        assert_eq!(e("$a"), "xx");
+        assert_eq!(e("${a}_$b"), "xx_y");
+        assert_eq!(e("$a_"), ""); // the name is `a_`, which does not exist
+        assert_eq!(e("$3"), "42");
+        assert_eq!(e("$$a"), "$a");
+        assert_eq!(e("$nope."), ".");
+        assert_eq!(e("cost: $"), "cost: $");
+        assert_eq!(e("${}x"), "${}x");
+    }
+
+    #[test]
+    fn errors_name_their_input() {
+        let err = ImagePolicy::new(&PolicySpec::semver(">=1.0.0").with_pattern("(")).unwrap_err();
+        assert_eq!(err.code(), "invalid_regex");
+        assert!(err.to_string().contains("filterTags.pattern"));
+        let err = select(PolicySpec::semver(">=1.0.0"), &[]).unwrap_err();
+        assert_eq!(err.code(), "empty_tags");
+        let err = select(PolicySpec::semver(">=3.0.0"), &["1.0.0", "x"]).unwrap_err();
+        assert_eq!(err.code(), "no_match");
+        assert!(err.to_string().contains("1 outside the range"), "{err}");
+        let err = select(PolicySpec::semver("*").with_pattern("^v"), &["1.0.0"]).unwrap_err();
+        assert!(
+            err.to_string().contains("none of the 1 tags matches"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn explanation_lists_candidates_in_order() {
+        let policy = ImagePolicy::new(&PolicySpec::semver("^1")).unwrap();
+        let tags = ["1.0.0", "1.2.0", "2.0.0", "1.1.0", "nope", "sha.sig"];
+        let exclusions = Exclusions::flux_default();
+        let e = policy.explain_excluding(&tags, &exclusions, 2).unwrap();
+        assert_eq!(e.latest, "1.2.0");
+        let top: Vec<_> = e.top.iter().map(|c| c.tag.as_str()).collect();
+        assert_eq!(top, ["1.2.0", "1.1.0"]);
+        assert_eq!(e.counts.seen, 6);
+        assert_eq!(e.counts.excluded, 1);
+        assert_eq!(e.counts.unparseable, 1);
+        assert_eq!(e.counts.out_of_range, 1);
+        assert_eq!(e.counts.candidates, 3);
+    }
+
+    #[test]
+    fn exclusions_report_bad_patterns() {
+        let err = Exclusions::new(&["^ok$", "(["]).unwrap_err();
+        assert!(err.to_string().contains("exclusionList[1]"), "{err}");
+    }
+}
