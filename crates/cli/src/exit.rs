@@ -20,7 +20,6 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
-#[allow(dead_code)] // used by the subcommands as they land
 /// Marks an error as bad input: `some_call().map_err(bad_input)?`.
 pub fn bad_input(err: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(BadInput(err.into()))

@@ -95,8 +95,19 @@ fn compile(pattern: &str, field: &str) -> Result<Regex, PolicyError> {
     Regex::new(pattern).map_err(|e| PolicyError::InvalidRegex {
         field: field.to_string(),
         pattern: pattern.to_string(),
-        reason: e.to_string(),
+        reason: one_line_regex_error(&e),
     })
+}
+
+/// `regex` prints syntax errors as a multi-line picture; errors here are one line.
+fn one_line_regex_error(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(&text);
+    last.trim().trim_start_matches("error: ").to_string()
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,100 @@
+//! Property tests: the semver ordering against a reference model (the `semver` crate, which
+//! implements SemVer 2.0 precedence), and selection against a brute-force maximum.
+
+use proptest::prelude::*;
+use std::cmp::Ordering;
+use tagsmith_image_policy_core::{ImagePolicy, Order, PolicySpec, Version};
+
+/// Strict SemVer 2.0 strings (no leading zeros, numbers that fit), where Masterminds'
+/// precedence and the SemVer spec agree.
+fn strict_version() -> impl Strategy<Value = String> {
+    let number = prop_oneof![0u64..20, Just(u64::MAX / 2)];
+    let ident = prop_oneof![
+        (0u64..30).prop_map(|n| n.to_string()),
+        "[a-zA-Z-][0-9a-zA-Z-]{0,4}",
+    ];
+    (
+        number.clone(),
+        number.clone(),
+        number,
+        proptest::collection::vec(ident, 0..3),
+        proptest::option::of("[0-9a-z]{1,3}"),
+    )
+        .prop_map(|(ma, mi, pa, pre, meta)| {
+            let mut v = format!("{ma}.{mi}.{pa}");
+            if !pre.is_empty() {
+                v.push('-');
+                v.push_str(&pre.join("."));
+            }
+            if let Some(m) = meta {
+                v.push('+');
+                v.push_str(&m);
+            }
+            v
+        })
+}
+
+fn reference(a: &str, b: &str) -> Ordering {
+    let a = semver::Version::parse(a).expect("strict");
+    let b = semver::Version::parse(b).expect("strict");
+    // SemVer precedence ignores build metadata.
+    (a.major, a.minor, a.patch, &a.pre).cmp(&(b.major, b.minor, b.patch, &b.pre))
+}
+
+proptest! {
+    #[test]
+    fn ordering_matches_semver_precedence(a in strict_version(), b in strict_version()) {
+        let va = Version::parse_flux(&a).expect("parses");
+        let vb = Version::parse_flux(&b).expect("parses");
+        prop_assert_eq!(va.compare(&vb), reference(&a, &b), "{} vs {}", a, b);
+    }
+
+    #[test]
+    fn v_prefix_and_metadata_do_not_change_order(a in strict_version()) {
+        let plain = Version::parse_flux(&a).expect("parses");
+        let prefixed = format!("v{a}");
+        let with_v = Version::parse_flux(&prefixed).expect("parses");
+        prop_assert_eq!(plain.compare(&with_v), Ordering::Equal);
+    }
+
+    #[test]
+    fn semver_star_selects_the_first_greatest_release(tags in proptest::collection::vec(strict_version(), 1..40)) {
+        let policy = ImagePolicy::new(&PolicySpec::semver("*")).expect("valid");
+        let releases: Vec<&String> = tags.iter().filter(|t| !t.contains('-')).collect();
+        let chosen = policy.select(&tags);
+        match releases.first() {
+            None => prop_assert!(chosen.is_err()),
+            Some(first) => {
+                let mut best = *first;
+                for t in &releases {
+                    if reference(t, best) == Ordering::Greater {
+                        best = t;
+                    }
+                }
+                prop_assert_eq!(&chosen.expect("a release exists"), best);
+            }
+        }
+    }
+
+    #[test]
+    fn alphabetical_picks_the_byte_extremes(tags in proptest::collection::vec("[ -~]{1,12}", 1..40)) {
+        let asc = ImagePolicy::new(&PolicySpec::alphabetical(Order::Asc)).expect("valid");
+        let desc = ImagePolicy::new(&PolicySpec::alphabetical(Order::Desc)).expect("valid");
+        prop_assert_eq!(&asc.select(&tags).expect("non-empty"), tags.iter().max().expect("non-empty"));
+        prop_assert_eq!(&desc.select(&tags).expect("non-empty"), tags.iter().min().expect("non-empty"));
+    }
+
+    #[test]
+    fn selection_never_panics_on_arbitrary_input(
+        tags in proptest::collection::vec(".{0,20}", 0..20),
+        range in ".{0,20}",
+        pattern in ".{0,10}",
+    ) {
+        if let Ok(policy) = ImagePolicy::new(&PolicySpec::semver(range).with_pattern(pattern).with_extract("$1")) {
+            let _ = policy.select(&tags);
+            let _ = policy.explain(&tags, 5);
+        }
+        let numerical = ImagePolicy::new(&PolicySpec::numerical(Order::Desc)).expect("valid");
+        let _ = numerical.select(&tags);
+    }
+}
