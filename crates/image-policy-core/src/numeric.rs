@@ -16,6 +16,10 @@
 /// assert_eq!(parse_go_float("1.0.0"), None);
 /// ```
 pub fn parse_go_float(s: &str) -> Option<f64> {
+    // Fast path for build numbers: up to 15 digits convert exactly.
+    if !s.is_empty() && s.len() <= 15 && s.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(s.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0')) as f64);
+    }
     let (negative, body) = match s.as_bytes().first()? {
         b'+' => (false, &s[1..]),
         b'-' => (true, &s[1..]),

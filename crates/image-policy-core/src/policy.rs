@@ -6,10 +6,10 @@ use crate::spec::{Order, PolicyKind, PolicySpec};
 use crate::version::Version;
 use crate::PolicyError;
 use regex::{Regex, RegexSet};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 /// Flux's default `ImageRepository.spec.exclusionList`: cosign signature tags.
 pub const DEFAULT_EXCLUSION_LIST: &[&str] = &[r"^.*\.sig$"];
@@ -120,7 +120,7 @@ enum Rule {
 #[derive(Debug, Clone)]
 struct Filter {
     regex: Regex,
-    extract: Option<String>,
+    extract: Option<Template>,
 }
 
 /// A compiled `ImagePolicy`: build once, select many times.
@@ -198,12 +198,17 @@ impl ImagePolicy {
         };
         let filter = match &spec.filter_tags {
             None => None,
-            Some(f) => Some(Filter {
+            Some(f) => {
                 // Flux applies the filter whenever filterTags is set; an absent pattern is
                 // the empty expression, which matches every tag.
-                regex: compile(f.pattern.as_deref().unwrap_or(""), "filterTags.pattern")?,
-                extract: f.extract.clone().filter(|e| !e.is_empty()),
-            }),
+                let regex = compile(f.pattern.as_deref().unwrap_or(""), "filterTags.pattern")?;
+                let extract = f
+                    .extract
+                    .as_deref()
+                    .filter(|e| !e.is_empty())
+                    .map(|e| Template::compile(e, &regex));
+                Some(Filter { regex, extract })
+            }
         };
         Ok(ImagePolicy {
             spec: spec.clone(),
@@ -328,14 +333,15 @@ impl ImagePolicy {
                 }
             }
             Some(template) => {
-                let mut positions: HashMap<String, usize> = HashMap::new();
+                let mut positions: FxHashMap<Cow<'t, str>, usize> = FxHashMap::default();
+                positions.reserve(tags.len());
                 let mut captures = filter.regex.capture_locations();
                 for (tag, t) in tags.iter().enumerate() {
                     let text = t.as_ref();
                     if filter.regex.captures_read(&mut captures, text).is_none() {
                         continue;
                     }
-                    let value = expand(&filter.regex, template, text, &captures);
+                    let value = template.expand(text, &captures);
                     match positions.get(&value) {
                         Some(&at) => {
                             // Same value as an earlier tag: Flux's map keeps the later tag.
@@ -344,10 +350,7 @@ impl ImagePolicy {
                         }
                         None => {
                             positions.insert(value.clone(), entries.len());
-                            entries.push(Entry {
-                                value: Cow::Owned(value),
-                                tag,
-                            });
+                            entries.push(Entry { value, tag });
                         }
                     }
                 }
@@ -515,54 +518,98 @@ fn no_match_reason(counts: &Counts) -> String {
     parts.join(", ")
 }
 
-/// Go's `Regexp.ExpandString` over one match: `$name`, `${name}`, `$1`, `$$`; names are the
-/// longest run of letters, digits and `_`; unknown or unmatched groups expand to nothing;
-/// a `$` not followed by a valid reference is copied as is.
-fn expand(regex: &Regex, template: &str, text: &str, caps: &regex::CaptureLocations) -> String {
-    let group = |name: &str| -> &str {
-        let index = match name.parse::<usize>() {
-            Ok(i) if name.bytes().all(|c| c.is_ascii_digit()) => Some(i),
-            _ => regex.capture_names().position(|n| n == Some(name)),
-        };
-        index
-            .and_then(|i| caps.get(i))
-            .map_or("", |(start, end)| &text[start..end])
-    };
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(stripped) = after.strip_prefix('$') {
-            out.push('$');
-            rest = stripped;
-            continue;
-        }
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) if end > 0 && braced[..end].bytes().all(is_name_byte) => {
-                    (&braced[..end], end + 2)
-                }
-                _ => ("", 0),
+/// A `filterTags.extract` template, compiled once against its pattern with Go's
+/// `Regexp.Expand` rules: `$name`, `${name}`, `$1`, `$$`; names are the longest run of
+/// letters, digits and `_`; unknown or unmatched groups expand to nothing; a `$` not
+/// followed by a valid reference is copied as is.
+#[derive(Debug, Clone)]
+struct Template {
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Literal(String),
+    /// A capture group by index; `None` for a name the pattern does not have.
+    Group(Option<usize>),
+}
+
+impl Template {
+    fn compile(template: &str, regex: &Regex) -> Self {
+        let group_index = |name: &str| -> Option<usize> {
+            if name.bytes().all(|c| c.is_ascii_digit()) {
+                name.parse::<usize>()
+                    .ok()
+                    .filter(|&i| i < regex.captures_len())
+            } else {
+                regex.capture_names().position(|n| n == Some(name))
             }
-        } else {
-            let end = after
-                .bytes()
-                .position(|c| !is_name_byte(c))
-                .unwrap_or(after.len());
-            (&after[..end], end)
         };
-        if name.is_empty() {
-            // Malformed reference: Go copies the `$` and goes on.
-            out.push('$');
-            rest = after;
-            continue;
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut rest = template;
+        while let Some(at) = rest.find('$') {
+            literal.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            if let Some(stripped) = after.strip_prefix('$') {
+                literal.push('$');
+                rest = stripped;
+                continue;
+            }
+            let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+                match braced.find('}') {
+                    Some(end) if end > 0 && braced[..end].bytes().all(is_name_byte) => {
+                        (&braced[..end], end + 2)
+                    }
+                    _ => ("", 0),
+                }
+            } else {
+                let end = after
+                    .bytes()
+                    .position(|c| !is_name_byte(c))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            if name.is_empty() {
+                // Malformed reference: Go copies the `$` and goes on.
+                literal.push('$');
+                rest = after;
+                continue;
+            }
+            if !literal.is_empty() {
+                segments.push(Segment::Literal(std::mem::take(&mut literal)));
+            }
+            segments.push(Segment::Group(group_index(name)));
+            rest = &after[consumed..];
         }
-        out.push_str(group(name));
-        rest = &after[consumed..];
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            segments.push(Segment::Literal(literal));
+        }
+        Template { segments }
     }
-    out.push_str(rest);
-    out
+
+    /// The expansion for one match; borrowed from the tag when the template is one group.
+    fn expand<'t>(&self, text: &'t str, caps: &regex::CaptureLocations) -> Cow<'t, str> {
+        let group = |i: &Option<usize>| -> &'t str {
+            i.and_then(|i| caps.get(i))
+                .map_or("", |(start, end)| &text[start..end])
+        };
+        match self.segments.as_slice() {
+            [] => Cow::Borrowed(""),
+            [Segment::Group(i)] => Cow::Borrowed(group(i)),
+            segments => {
+                let mut out = String::with_capacity(text.len());
+                for segment in segments {
+                    match segment {
+                        Segment::Literal(l) => out.push_str(l),
+                        Segment::Group(i) => out.push_str(group(i)),
+                    }
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
 }
 
 fn is_name_byte(c: u8) -> bool {
@@ -678,7 +725,7 @@ mod tests {
         let text = "xxy-42";
         let mut caps = re.capture_locations();
         re.captures_read(&mut caps, text).unwrap();
-        let e = |t: &str| expand(&re, t, text, &caps);
+        let e = |t: &str| Template::compile(t, &re).expand(text, &caps).into_owned();
         assert_eq!(e("$a"), "xx");
         assert_eq!(e("${a}_$b"), "xx_y");
         assert_eq!(e("$a_"), ""); // the name is `a_`, which does not exist

@@ -1,4 +1,37 @@
-//! Byte-exact rewrite of `$imagepolicy` setter markers in YAML files.
+//! Byte-exact rewrite of Flux `$imagepolicy` setter markers in YAML.
 //!
-//! This crate will hold the marker grammar, the comment-preserving rewrite on
-//! `yaml-rust2` positions, the tree walk, and the serde result model.
+//! Flux's ImageUpdateAutomation (Setters strategy) rewrites values marked with a comment
+//! such as `# {"$imagepolicy": "flux-system:app"}` (also `:tag`, `:name`, `:digest`), but
+//! round-trips the whole file through a YAML encoder. This crate changes the marked scalar's
+//! bytes and nothing else: comments, indentation, quoting, CRLF, BOM, blank lines and
+//! document markers stay as they were.
+//!
+//! ```
+//! use tagsmith_marker_setter::{plan_tree, Policies, TreeOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(
+//!     dir.path().join("app.yaml"),
+//!     "image: reg.example.com/team/app:1.2.3 # {\"$imagepolicy\": \"flux-system:app\"}\n",
+//! )?;
+//! let policies = Policies::from_map([("flux-system:app", "reg.example.com/team/app:1.4.2")])?;
+//! let plan = plan_tree(dir.path(), &policies, &TreeOptions::default())?;
+//! assert!(plan.unified_diff().contains("+image: reg.example.com/team/app:1.4.2"));
+//! plan.write()?;
+//! let change = &plan.result().files[0].objects[0].changes[0];
+//! assert_eq!((change.old_value.as_str(), change.line), ("reg.example.com/team/app:1.2.3", 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod reference;
+mod rewrite;
+mod scalar;
+mod tree;
+
+pub use error::{SetterError, Warning};
+pub use reference::{ImageRef, Policies};
+pub use rewrite::{
+    rewrite_str, Change, FileOutcome, MarkerKind, ObjectChanges, ObjectRef, MARKER_KEY,
+};
+pub use tree::{apply_tree, plan_tree, FileChanges, SetterResult, TreeOptions, TreePlan};
