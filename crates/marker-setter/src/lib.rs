@@ -35,3 +35,21 @@ pub use rewrite::{
     rewrite_str, Change, FileOutcome, MarkerKind, ObjectChanges, ObjectRef, MARKER_KEY,
 };
 pub use tree::{apply_tree, plan_tree, FileChanges, SetterResult, TreeOptions, TreePlan};
+
+/// The body of the `cargo fuzz` target (`fuzz/fuzz_targets/rewrite.rs`), also driven by
+/// proptest on stable in `tests/byte_identity.rs`: no input may panic, and content that
+/// changed must come with a recorded change.
+#[doc(hidden)]
+pub fn fuzz_rewrite(data: &[u8]) {
+    let Ok(policies) = Policies::from_map([("ns:app", "reg.example.com/team/app:1.0.0")]) else {
+        return;
+    };
+    let out = rewrite_str(data, std::path::Path::new("fuzz.yaml"), &policies);
+    if let Some(new) = out.new_content {
+        assert!(
+            !out.objects.is_empty(),
+            "content changed without a recorded change"
+        );
+        assert_ne!(new.as_slice(), data, "new content equals the old");
+    }
+}

@@ -562,17 +562,12 @@ fn bind(
         };
     }
     // Line comment: the last node starting on this line before the `#`.
-    let node = events
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.line == marker.line)
-        .filter(|(_, n)| {
-            lines
+    let node = events.nodes.iter().enumerate().rfind(|(_, n)| {
+        n.line == marker.line
+            && lines
                 .offset(text, n.line, n.col)
                 .is_some_and(|o| o < line_start + marker.hash)
-        })
-        .next_back();
+    });
     let Some((index, node)) = node else {
         return Err((
             "multiline_scalar",
