@@ -3,6 +3,8 @@
 //! (Masterminds semver + fluxcd/pkg/version, via tests/go/semver-oracle) in the same run,
 //! printed as ratios (`target/go-bench/policy-vs-go.md`).
 
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::io::Write;

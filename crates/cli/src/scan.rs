@@ -1,12 +1,81 @@
-//! `tagsmith scan`: owned by the registry-scan work (issue 4).
+//! `tagsmith scan IMAGE`: list an image's tags, as Flux's ImageRepository does.
 
+use crate::exit::bad_input;
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use tagsmith::policy::Exclusions;
+use tagsmith::registry::{
+    scan, Credentials, OciTagSource, RegistryOptions, ScanError, SnapshotTagSource, TagSource,
+};
 
 /// Arguments of `scan`.
 #[derive(Args)]
-pub struct ScanArgs {}
+pub struct ScanArgs {
+    /// The image, e.g. ghcr.io/org/app or nginx (Docker Hub names are normalised).
+    image: String,
+    /// Plain HTTP, for registries without TLS (Flux's spec.insecure).
+    #[arg(long)]
+    insecure: bool,
+    /// Credentials from a Docker config.json (auths, credHelpers, credsStore).
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Drop tags matching this regular expression (repeatable); default: Flux's `^.*\.sig$`.
+    #[arg(long, value_name = "RE")]
+    exclude: Vec<String>,
+    /// Read tags from a snapshot file (image -> tags) instead of a registry.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    /// Request timeout in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    /// Print the scan result (tag count, latest tags, duration, tags) as JSON.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: ScanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("scan is not built yet")
+/// Runs `scan`.
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let exclusions = if args.exclude.is_empty() {
+        Exclusions::flux_default()
+    } else {
+        Exclusions::new(&args.exclude).map_err(bad_input)?
+    };
+    let source: Box<dyn TagSource> = match &args.snapshot {
+        Some(path) => Box::new(SnapshotTagSource::from_path(path).map_err(bad_input)?),
+        None => Box::new(
+            OciTagSource::new(RegistryOptions {
+                insecure: args.insecure,
+                ca_bundle: args.ca_file.clone(),
+                timeout: Duration::from_secs(args.timeout),
+                credentials: args
+                    .docker_config
+                    .clone()
+                    .map_or(Credentials::Anonymous, Credentials::DockerConfig),
+                ..RegistryOptions::default()
+            })
+            .map_err(bad_input)?,
+        ),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime
+        .block_on(scan(source.as_ref(), &args.image, &exclusions))
+        .map_err(|e| match e {
+            ScanError::InvalidReference { .. } | ScanError::Config { .. } => bad_input(e),
+            other => other.into(),
+        })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        for tag in &result.tags {
+            println!("{tag}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

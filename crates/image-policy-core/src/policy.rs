@@ -6,10 +6,10 @@ use crate::spec::{Order, PolicyKind, PolicySpec};
 use crate::version::Version;
 use crate::PolicyError;
 use regex::{Regex, RegexSet};
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 /// Flux's default `ImageRepository.spec.exclusionList`: cosign signature tags.
 pub const DEFAULT_EXCLUSION_LIST: &[&str] = &[r"^.*\.sig$"];
@@ -333,7 +333,7 @@ impl ImagePolicy {
                 }
             }
             Some(template) => {
-                let mut positions: FxHashMap<Cow<'t, str>, usize> = FxHashMap::default();
+                let mut positions: HashMap<Cow<'t, str>, usize> = HashMap::new();
                 positions.reserve(tags.len());
                 let mut captures = filter.regex.capture_locations();
                 for (tag, t) in tags.iter().enumerate() {

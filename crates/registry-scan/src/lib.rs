@@ -1,4 +1,42 @@
-//! Listing the tags of container images (`ImageRepository`).
+//! Listing the tags of container images, as Flux's `ImageRepository` does.
 //!
-//! This crate will hold the `TagSource` trait, its OCI implementation on `oci-client`
-//! (auth, paging, 429 backoff, digests) and an offline snapshot source.
+//! A [`TagSource`] lists tags and resolves digests. [`OciTagSource`] talks to registries
+//! through `oci-client` (paging, basic/bearer/Docker-config auth, 429/5xx retries with
+//! backoff); [`SnapshotTagSource`] reads a file, so everything runs offline.
+//!
+//! ```
+//! use tagsmith_registry_scan::{SnapshotTagSource, TagSource};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let source = SnapshotTagSource::from_text("nginx: ['1.25.0', '1.27.1']")?;
+//! // Docker Hub names are normalised: nginx == docker.io/library/nginx.
+//! assert_eq!(source.list_tags("docker.io/library/nginx").await?, ["1.25.0", "1.27.1"]);
+//! # Ok::<(), tagsmith_registry_scan::ScanError>(())
+//! # }).unwrap();
+//! ```
+
+mod docker_config;
+mod error;
+mod oci;
+mod scan;
+mod secret;
+mod snapshot;
+
+pub use docker_config::credentials_for;
+pub use error::ScanError;
+pub use oci::{OciTagSource, RegistryOptions, RetryPolicy};
+pub use scan::{scan, scan_many, ScanRequest, ScanResult, LATEST_TAGS};
+pub use secret::{Credentials, Secret};
+pub use snapshot::SnapshotTagSource;
+
+use async_trait::async_trait;
+
+/// Where tags come from: a registry, a snapshot, or anything a program plugs in.
+#[async_trait]
+pub trait TagSource: Send + Sync {
+    /// All tags of `image` (a reference without tag, e.g. `reg.example.com/team/app`).
+    async fn list_tags(&self, image: &str) -> Result<Vec<String>, ScanError>;
+
+    /// The manifest digest (`sha256:...`) of `image:tag`; for a multi-arch image, the
+    /// index digest.
+    async fn resolve_digest(&self, image: &str, tag: &str) -> Result<String, ScanError>;
+}

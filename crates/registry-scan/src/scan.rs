@@ -1,0 +1,110 @@
+//! One scan (`ImageRepository` reconcile) and many at once.
+
+use crate::{ScanError, TagSource};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tagsmith_image_policy_core::Exclusions;
+
+/// How many tags Flux shows in `status.lastScanResult.latestTags`.
+pub const LATEST_TAGS: usize = 10;
+
+/// What a scan found: Flux's `status.lastScanResult`, plus the tags themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanResult {
+    /// The image scanned.
+    pub image: String,
+    /// Tags after exclusions, in registry order.
+    pub tags: Vec<String>,
+    /// How many tags remain after exclusions.
+    pub tag_count: usize,
+    /// How many tags the exclusion list dropped.
+    pub excluded_count: usize,
+    /// The greatest tags in reverse byte order, as Flux lists `latestTags`.
+    pub latest_tags: Vec<String>,
+    /// When the scan finished, seconds since the Unix epoch.
+    pub scanned_at: u64,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// Lists the tags of `image` and drops those the exclusion list matches.
+///
+/// ```
+/// use tagsmith_registry_scan::{scan, SnapshotTagSource};
+/// use tagsmith_image_policy_core::Exclusions;
+/// # tokio_test(async {
+/// let source = SnapshotTagSource::from_text("reg.example.com/app: [1.0.0, 1.1.0, sha256-1.sig]")?;
+/// let result = scan(&source, "reg.example.com/app", &Exclusions::flux_default()).await?;
+/// assert_eq!(result.tags, ["1.0.0", "1.1.0"]);
+/// assert_eq!(result.excluded_count, 1);
+/// assert_eq!(result.latest_tags, ["1.1.0", "1.0.0"]);
+/// # Ok::<(), tagsmith_registry_scan::ScanError>(())
+/// # });
+/// # fn tokio_test<F: std::future::Future<Output = Result<(), tagsmith_registry_scan::ScanError>>>(f: F) {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f).unwrap()
+/// # }
+/// ```
+pub async fn scan(
+    source: &dyn TagSource,
+    image: &str,
+    exclusions: &Exclusions,
+) -> Result<ScanResult, ScanError> {
+    let start = Instant::now();
+    let all = source.list_tags(image).await?;
+    let (tags, excluded_count) = exclusions.retain(all);
+    let mut latest: Vec<&String> = tags.iter().collect();
+    latest.sort_unstable_by(|a, b| b.cmp(a));
+    let latest_tags = latest.into_iter().take(LATEST_TAGS).cloned().collect();
+    Ok(ScanResult {
+        image: image.to_string(),
+        tag_count: tags.len(),
+        tags,
+        excluded_count,
+        latest_tags,
+        scanned_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        duration_ms: start.elapsed().as_millis() as u64,
+    })
+}
+
+/// One request of [`scan_many`].
+pub struct ScanRequest {
+    /// The image.
+    pub image: String,
+    /// Where its tags come from.
+    pub source: Arc<dyn TagSource>,
+    /// Its exclusion list.
+    pub exclusions: Exclusions,
+}
+
+/// Scans many images with at most `concurrency` in flight; results come back in request
+/// order, each its own `Result` so that one failing registry does not hide the others.
+pub async fn scan_many(
+    requests: Vec<ScanRequest>,
+    concurrency: usize,
+) -> Vec<Result<ScanResult, ScanError>> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut handles = Vec::with_capacity(requests.len());
+    for request in requests {
+        let limit = Arc::clone(&limit);
+        handles.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            scan(request.source.as_ref(), &request.image, &request.exclusions).await
+        }));
+    }
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await.unwrap_or_else(|e| {
+            Err(ScanError::Http {
+                registry: "-".into(),
+                image: "-".into(),
+                status: None,
+                message: format!("scan task failed: {e}"),
+            })
+        }));
+    }
+    results
+}

@@ -1,0 +1,300 @@
+//! Against a real registry (Debian's docker-registry on loopback) and a scripted loopback
+//! server for the faults a real registry will not produce on demand.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tagsmith_image_policy_core::Exclusions;
+use tagsmith_registry_scan::{
+    scan, scan_many, Credentials, OciTagSource, RegistryOptions, RetryPolicy, ScanRequest, Secret,
+    TagSource,
+};
+use tagsmith_testkit::http::{FaultServer, Reply};
+use tagsmith_testkit::registry::LocalRegistry;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_total: Duration::from_secs(10),
+    }
+}
+
+fn insecure(credentials: Credentials) -> OciTagSource {
+    OciTagSource::new(RegistryOptions {
+        insecure: true,
+        credentials,
+        retry: fast_retries(),
+        timeout: Duration::from_secs(2),
+        ..RegistryOptions::default()
+    })
+    .expect("source")
+}
+
+#[test]
+fn lists_thousands_of_tags_from_a_real_registry() {
+    let registry = LocalRegistry::start();
+    let mut tags: Vec<String> = (0..3000)
+        .map(|i| format!("1.{}.{}", i / 100, i % 100))
+        .collect();
+    tags.push("sha256-abc.sig".into());
+    let digest = registry.seed("team/app", &tags);
+    let image = format!("{}/team/app", registry.host);
+    let rt = runtime();
+    let source = insecure(Credentials::Anonymous);
+    let result = rt
+        .block_on(scan(&source, &image, &Exclusions::flux_default()))
+        .expect("scan");
+    assert_eq!(result.tag_count, 3000);
+    assert_eq!(result.excluded_count, 1);
+    assert!(!result.tags.iter().any(|t| t.ends_with(".sig")));
+    assert_eq!(result.latest_tags.len(), 10);
+    assert_eq!(result.latest_tags[0], "1.9.99");
+    let resolved = rt
+        .block_on(source.resolve_digest(&image, "1.2.3"))
+        .expect("digest");
+    assert_eq!(resolved, digest);
+}
+
+#[test]
+fn basic_auth_and_docker_config() {
+    let registry = LocalRegistry::start_with_auth("robot", "s3cret-pass");
+    registry.seed("team/private", &["1.0.0".to_string(), "1.1.0".to_string()]);
+    let image = format!("{}/team/private", registry.host);
+    let rt = runtime();
+
+    let good = insecure(Credentials::Basic {
+        username: "robot".into(),
+        password: Secret::new("s3cret-pass"),
+    });
+    assert_eq!(rt.block_on(good.list_tags(&image)).expect("tags").len(), 2);
+
+    let wrong = insecure(Credentials::Basic {
+        username: "robot".into(),
+        password: Secret::new("nope"),
+    });
+    let err = rt.block_on(wrong.list_tags(&image)).expect_err("refused");
+    assert_eq!(err.code(), "auth_failed", "{err}");
+    assert!(err.to_string().contains(&registry.host));
+    assert!(!err.to_string().contains("nope"), "secret leaked: {err}");
+    assert!(!format!("{wrong:?}").contains("nope"), "secret in Debug");
+
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&image))
+        .expect_err("anonymous refused");
+    assert_eq!(err.code(), "auth_failed");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"auths": {{"{}": {{"username": "robot", "password": "s3cret-pass"}}}}}}"#,
+            registry.host
+        ),
+    )
+    .expect("write config");
+    let from_config = insecure(Credentials::DockerConfig(config));
+    assert_eq!(
+        rt.block_on(from_config.list_tags(&image))
+            .expect("tags")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn unknown_repository_is_not_found() {
+    let registry = LocalRegistry::start();
+    let rt = runtime();
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/no/such", registry.host)))
+        .expect_err("missing");
+    assert_eq!(err.code(), "not_found", "{err}");
+}
+
+fn tags_json(tags: &[&str]) -> String {
+    serde_json::json!({"name": "team/app", "tags": tags}).to_string()
+}
+
+#[test]
+fn retries_429_then_succeeds() {
+    let server = FaultServer::start(50, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(
+            429,
+            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+        )
+        .header("Retry-After", "0")
+    });
+    // The script above always says 429: the scan must give up with a clear error.
+    let rt = runtime();
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("rate limited");
+    assert_eq!(err.code(), "rate_limited", "{err}");
+    assert!(err.to_string().contains(&server.host));
+    assert!(err.to_string().contains("4 times"), "{err}");
+
+    // Now two 429s, then the tags.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let server = FaultServer::start(50, move |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            Reply::json(429, "").header("Retry-After", "0")
+        } else {
+            Reply::json(200, &tags_json(&["1.0.0", "2.0.0"]))
+        }
+    });
+    let tags = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect("retried to success");
+    assert_eq!(tags, ["1.0.0", "2.0.0"]);
+}
+
+#[test]
+fn retries_5xx_and_reports_the_status_when_giving_up() {
+    let server = FaultServer::start(50, |path, _| {
+        if path == "/v2/" {
+            Reply::json(200, "{}")
+        } else {
+            Reply::json(503, "unavailable")
+        }
+    });
+    let rt = runtime();
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("gives up");
+    assert_eq!(err.code(), "http");
+    assert!(err.to_string().contains("HTTP 503"), "{err}");
+    assert!(err.to_string().contains("after 4 attempts"), "{err}");
+    let tag_requests = server
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/tags/list"))
+        .count();
+    assert_eq!(tag_requests, 4);
+}
+
+#[test]
+fn follows_pages_like_docker_hub() {
+    // 2500 tags served 1000 at a time, continuing after `last`, with a Link header.
+    let all: Vec<String> = (0..2500).map(|i| format!("t{i:05}")).collect();
+    let server = FaultServer::start(50, move |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let last = path
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("last="))
+            .map(str::to_string);
+        let start = last.map_or(0, |l| {
+            all.iter()
+                .position(|t| *t == l)
+                .map_or(all.len(), |p| p + 1)
+        });
+        let page: Vec<&str> = all[start..].iter().take(1000).map(String::as_str).collect();
+        let mut reply = Reply::json(200, &tags_json(&page));
+        if start + page.len() < all.len() {
+            let next = format!(
+                "</v2/team/app/tags/list?n=1000&last={}>; rel=\"next\"",
+                page[page.len() - 1]
+            );
+            reply = reply.header("Link", &next);
+        }
+        reply
+    });
+    let rt = runtime();
+    let tags = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect("pages");
+    assert_eq!(tags.len(), 2500);
+    assert_eq!(tags[2499], "t02499");
+    let pages = server
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/tags/list"))
+        .count();
+    assert_eq!(pages, 3);
+}
+
+#[test]
+fn slow_and_truncated_answers_fail_clearly() {
+    let server = FaultServer::start(50, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let mut r = Reply::json(200, &tags_json(&["1.0.0"]));
+        r.delay = Duration::from_secs(4);
+        r
+    });
+    let rt = runtime();
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("times out");
+    assert_eq!(err.code(), "http", "{err}");
+    assert!(err.to_string().contains(&server.host));
+
+    let server = FaultServer::start(50, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let mut r = Reply::json(200, &tags_json(&["1.0.0"]));
+        r.truncate = true;
+        r
+    });
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("truncated");
+    assert_eq!(err.code(), "http", "{err}");
+}
+
+#[test]
+fn many_images_concurrently_each_with_its_own_result() {
+    let registry = LocalRegistry::start();
+    for i in 0..5 {
+        registry.seed(
+            &format!("team/app{i}"),
+            &[format!("{i}.0.0"), format!("{i}.1.0")],
+        );
+    }
+    let source: Arc<dyn TagSource> = Arc::new(insecure(Credentials::Anonymous));
+    let mut requests: Vec<ScanRequest> = (0..5)
+        .map(|i| ScanRequest {
+            image: format!("{}/team/app{i}", registry.host),
+            source: Arc::clone(&source),
+            exclusions: Exclusions::flux_default(),
+        })
+        .collect();
+    requests.push(ScanRequest {
+        image: format!("{}/team/missing", registry.host),
+        source: Arc::clone(&source),
+        exclusions: Exclusions::flux_default(),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = rt.block_on(scan_many(requests, 3));
+    for (i, r) in results.iter().take(5).enumerate() {
+        let mut tags = r.as_ref().expect("scan").tags.clone();
+        tags.sort();
+        assert_eq!(tags, [format!("{i}.0.0"), format!("{i}.1.0")]);
+    }
+    assert_eq!(
+        results[5].as_ref().expect_err("missing").code(),
+        "not_found"
+    );
+}

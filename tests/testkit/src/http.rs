@@ -1,0 +1,153 @@
+//! A tiny loopback HTTP server that answers from a script: for faults real registries
+//! produce (429 with Retry-After, 5xx, slow or truncated answers) and for paging with `Link`
+//! headers as Docker Hub and GHCR do. Bounded: it serves at most `max_requests` and stops
+//! on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Claim a longer body than sent, then close (a truncated answer).
+    pub truncate: bool,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+            truncate: false,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// The server; requests are answered by `script(path_and_query, index)`.
+pub struct FaultServer {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    stop: Arc<AtomicBool>,
+    /// Requests served so far.
+    pub hits: Arc<AtomicUsize>,
+    /// Request lines seen, in order.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+type Script = dyn Fn(&str, usize) -> Reply + Send + Sync;
+
+impl FaultServer {
+    /// Starts serving; at most `max_requests` are answered, then it stops by itself.
+    pub fn start(
+        max_requests: usize,
+        script: impl Fn(&str, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let host = listener.local_addr().expect("addr").to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let script: Arc<Script> = Arc::new(script);
+        {
+            let (stop, hits, log) = (Arc::clone(&stop), Arc::clone(&hits), Arc::clone(&log));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) || hits.load(Ordering::SeqCst) >= max_requests {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let index = hits.fetch_add(1, Ordering::SeqCst);
+                    let script = Arc::clone(&script);
+                    let log = Arc::clone(&log);
+                    std::thread::spawn(move || serve(stream, index, &*script, &log));
+                }
+            });
+        }
+        FaultServer {
+            host,
+            stop,
+            hits,
+            log,
+        }
+    }
+
+    /// Request lines seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+fn serve(stream: TcpStream, index: usize, script: &Script, log: &Mutex<Vec<String>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == "\r\n" || line == "\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    if let Ok(mut l) = log.lock() {
+        l.push(request_line.trim().to_string());
+    }
+    let reply = script(&path, index);
+    std::thread::sleep(reply.delay);
+    let mut stream = stream;
+    let length = if reply.truncate {
+        reply.body.len() + 100
+    } else {
+        reply.body.len()
+    };
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {length}\r\nConnection: close\r\n",
+        reply.status
+    );
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(reply.body.as_bytes());
+    let _ = stream.flush();
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so the thread ends.
+        let _ = TcpStream::connect(&self.host);
+    }
+}
