@@ -1,4 +1,87 @@
-//! Commit and push the setter's changes (`ImageUpdateAutomation`'s git side).
+//! The git side of `ImageUpdateAutomation`: one clean commit of the setter's changes, a
+//! message from a Flux-compatible Go template, and a push that survives a teammate pushing
+//! at the same moment (fetch, re-apply on the new tip, retry; never force).
 //!
-//! This crate will hold clone/checkout on `git2`, Go `text/template` commit messages with
-//! Flux's data model, SSH/HTTPS auth, and bounded push-race retries.
+//! ```
+//! use std::path::PathBuf;
+//! use tagsmith_git_commit::{commit_and_push, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository, Signature};
+//! # fn git(dir: &std::path::Path, args: &[&str]) { assert!(std::process::Command::new("git").args(args).current_dir(dir).status().unwrap().success()); }
+//! let tmp = tempfile::tempdir()?;
+//! let (remote, work) = (tmp.path().join("remote.git"), tmp.path().join("work"));
+//! git(tmp.path(), &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()]);
+//! git(tmp.path(), &["clone", "-q", remote.to_str().unwrap(), work.to_str().unwrap()]);
+//! git(&work, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init"]);
+//! git(&work, &["push", "-q", "origin", "HEAD:main"]);
+//!
+//! let repo = Repository::open(&work)?;
+//! let who = CommitOptions { author: Signature { name: "bot".into(), email: "bot@example.com".into() }, committer: None };
+//! let outcome = commit_and_push(&repo, &who, &PushTarget::default(), "origin", 3, &mut |dir| {
+//!     std::fs::write(dir.join("app.yaml"), "image: app:1.1.0\n")?;
+//!     Ok(ApplyOutcome { changed_files: vec![PathBuf::from("app.yaml")], message: "Update app".into() })
+//! })?;
+//! assert!(matches!(outcome, PushOutcome::Pushed { attempts: 1, .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod repo;
+mod template;
+
+pub use repo::{
+    commit_and_push, ApplyError, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository,
+    Signature,
+};
+pub use template::{
+    ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
+};
+
+/// Why a commit or push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The message template does not parse or render (the message names the position).
+    #[error("commit message template: {message}")]
+    Template {
+        /// gotmpl's message, with line and column for syntax errors.
+        message: String,
+    },
+    /// A git operation failed.
+    #[error("git: {context}: {message}")]
+    Git {
+        /// What was being done.
+        context: String,
+        /// libgit2's message.
+        message: String,
+    },
+    /// Applying the change (the setter) failed.
+    #[error("applying the change failed: {message}")]
+    Apply {
+        /// The setter's error.
+        message: String,
+    },
+    /// The remote rejected a push that is not a race (e.g. an extra refspec).
+    #[error("the remote rejected the push to {target}")]
+    PushRejected {
+        /// The branch or refspec.
+        target: String,
+    },
+    /// Others kept pushing first; gave up without forcing.
+    #[error("branch {branch} kept moving: push rejected {attempts} times; nothing was forced")]
+    PushRaceExhausted {
+        /// The branch.
+        branch: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl GitError {
+    /// A stable kind for programs, bindings and exit codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GitError::Template { .. } => "template",
+            GitError::Git { .. } => "git",
+            GitError::Apply { .. } => "apply",
+            GitError::PushRejected { .. } => "push_rejected",
+            GitError::PushRaceExhausted { .. } => "push_race_exhausted",
+        }
+    }
+}

@@ -1,1 +1,172 @@
-//! Git remote harnesses (issue 5 fills this in).
+//! Real git remotes on this machine: bare repositories reached over `file://`, and the
+//! same served by `git daemon --enable=receive-pack` on 127.0.0.1 (stopped on drop).
+
+use crate::registry::free_port;
+use crate::tools::require;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `git` in `dir` with a fixed identity; panics with its stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(require("git"))
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare repository in a temp dir, seeded from a tree of files with one commit on `main`.
+pub struct BareRemote {
+    dir: tempfile::TempDir,
+    /// The bare repository's path.
+    pub path: PathBuf,
+}
+
+impl BareRemote {
+    /// A bare remote whose `main` holds `files` (relative path, content).
+    pub fn with_files(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("remote.git");
+        git(
+            dir.path(),
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                path.to_str().expect("utf8"),
+            ],
+        );
+        let seed = dir.path().join("seed");
+        git(
+            dir.path(),
+            &["clone", "-q", path.to_str().expect("utf8"), "seed"],
+        );
+        for (rel, content) in files {
+            let file = seed.join(rel);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(file, content).expect("write");
+        }
+        git(&seed, &["add", "-A"]);
+        git(&seed, &["commit", "-q", "--allow-empty", "-m", "initial"]);
+        git(&seed, &["push", "-q", "origin", "HEAD:main"]);
+        BareRemote { dir, path }
+    }
+
+    /// A plain seed tree copied from `root` (every file under it).
+    pub fn from_tree(root: &Path) -> Self {
+        let mut files = Vec::new();
+        collect(root, root, &mut files);
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        Self::with_files(&borrowed)
+    }
+
+    /// `file://` URL.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.path.display())
+    }
+
+    /// A fresh clone in a new folder under the remote's temp dir.
+    pub fn clone_to(&self, name: &str) -> PathBuf {
+        let dest = self.dir.path().join(name);
+        git(
+            self.dir.path(),
+            &["clone", "-q", &self.url(), dest.to_str().expect("utf8")],
+        );
+        dest
+    }
+
+    /// `git log --format=%s` of a branch on the remote, newest first.
+    pub fn log(&self, branch: &str) -> Vec<String> {
+        git(&self.path, &["log", "--format=%s", branch])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A file's content on a branch of the remote.
+    pub fn show(&self, branch: &str, file: &str) -> String {
+        git(&self.path, &["show", &format!("{branch}:{file}")])
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else if let Ok(content) = std::fs::read_to_string(&path) {
+            let rel = path
+                .strip_prefix(root)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, content));
+        }
+    }
+}
+
+/// `git daemon` serving a folder of bare repositories with push enabled.
+pub struct GitDaemon {
+    child: Child,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl GitDaemon {
+    /// Serves `base` (its bare repos become `git://127.0.0.1:PORT/<name>`).
+    pub fn start(base: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(require("git"))
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git daemon");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "git daemon did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        GitDaemon { child, port }
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,332 @@
+//! Git operations on `git2`: open or clone, switch to the push branch, commit exactly the
+//! changed files, push, and on a rejected push re-run the change on the new tip.
+
+use crate::GitError;
+use git2::{FetchOptions, IndexAddOption, PushOptions, RemoteCallbacks, ResetType};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+/// An author or committer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+/// Who commits, and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOptions {
+    /// Author (Flux's `git.commit.author`).
+    pub author: Signature,
+    /// Committer; the author when absent.
+    pub committer: Option<Signature>,
+}
+
+/// Where to push: Flux's `git.push.branch` (default: the checked-out branch) and
+/// `git.push.refspec` (pushed in addition, as Flux does).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushTarget {
+    /// The branch to push to.
+    pub branch: Option<String>,
+    /// An extra refspec to push, e.g. `refs/heads/main:refs/heads/auto`.
+    pub refspec: Option<String>,
+}
+
+/// What one application of the change produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Files changed, relative to the work tree.
+    pub changed_files: Vec<PathBuf>,
+    /// The commit message for these changes.
+    pub message: String,
+}
+
+/// The result of [`commit_and_push`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Nothing changed: no commit, no push.
+    NoChange,
+    /// One commit made and pushed.
+    Pushed {
+        /// The commit id.
+        commit: String,
+        /// The branch pushed to.
+        branch: String,
+        /// Push attempts (more than 1 after a race).
+        attempts: u32,
+        /// The message used.
+        message: String,
+    },
+}
+
+/// A local clone with a work tree.
+pub struct Repository {
+    repo: git2::Repository,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("path", &self.repo.path())
+            .finish()
+    }
+}
+
+fn git_err(context: &str) -> impl Fn(git2::Error) -> GitError + '_ {
+    move |e| GitError::Git {
+        context: context.to_string(),
+        message: e.message().to_string(),
+    }
+}
+
+impl Repository {
+    /// Opens the repository containing `path`.
+    pub fn open(path: &Path) -> Result<Self, GitError> {
+        let repo = git2::Repository::discover(path).map_err(|e| GitError::Git {
+            context: format!("opening {}", path.display()),
+            message: e.message().to_string(),
+        })?;
+        if repo.is_bare() {
+            return Err(GitError::Git {
+                context: format!("opening {}", path.display()),
+                message: "a bare repository has no work tree".into(),
+            });
+        }
+        Ok(Repository { repo })
+    }
+
+    /// Clones `url` into `dir`, checking out `branch` (the remote's default when `None`).
+    pub fn clone(url: &str, dir: &Path, branch: Option<&str>) -> Result<Self, GitError> {
+        let mut builder = git2::build::RepoBuilder::new();
+        if let Some(b) = branch {
+            builder.branch(b);
+        }
+        let repo = builder.clone(url, dir).map_err(|e| GitError::Git {
+            context: format!("cloning {} into {}", redact_url(url), dir.display()),
+            message: e.message().to_string(),
+        })?;
+        Ok(Repository { repo })
+    }
+
+    /// The work tree.
+    pub fn workdir(&self) -> &Path {
+        self.repo.workdir().unwrap_or_else(|| self.repo.path())
+    }
+
+    /// The checked-out branch's short name.
+    pub fn current_branch(&self) -> Result<String, GitError> {
+        let head = self.repo.head().map_err(git_err("reading HEAD"))?;
+        head.shorthand()
+            .ok()
+            .filter(|_| head.is_branch())
+            .map(str::to_string)
+            .ok_or_else(|| GitError::Git {
+                context: "reading HEAD".into(),
+                message: "HEAD is detached; check out a branch or set push.branch".into(),
+            })
+    }
+
+    /// Switches to `branch`: the remote's branch when it exists, else a new branch at the
+    /// current commit (Flux's `push.branch` behaviour).
+    pub fn switch_to_push_branch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
+        if self.current_branch().ok().as_deref() == Some(branch) {
+            return Ok(());
+        }
+        let _ = self.fetch(remote, branch);
+        let remote_ref = format!("refs/remotes/{remote}/{branch}");
+        let target = match self.repo.refname_to_id(&remote_ref) {
+            Ok(id) => self.repo.find_commit(id),
+            Err(_) => self.repo.head().and_then(|h| h.peel_to_commit()),
+        }
+        .map_err(git_err("finding the push branch start"))?;
+        self.repo
+            .branch(branch, &target, true)
+            .map_err(git_err("creating the push branch"))?;
+        self.repo
+            .set_head(&format!("refs/heads/{branch}"))
+            .map_err(git_err("switching to the push branch"))?;
+        self.repo
+            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+            .map_err(git_err("checking out the push branch"))?;
+        Ok(())
+    }
+
+    /// Stages exactly `paths` and commits them; `None` when the tree did not change.
+    pub fn commit_paths(
+        &self,
+        paths: &[PathBuf],
+        message: &str,
+        opts: &CommitOptions,
+    ) -> Result<Option<String>, GitError> {
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        let mut index = self.repo.index().map_err(git_err("reading the index"))?;
+        let specs: Vec<String> = paths
+            .iter()
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .collect();
+        index
+            .add_all(specs.iter(), IndexAddOption::DEFAULT, None)
+            .map_err(git_err("staging changed files"))?;
+        index.write().map_err(git_err("writing the index"))?;
+        let tree_id = index.write_tree().map_err(git_err("writing the tree"))?;
+        let parent = self
+            .repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(git_err("reading HEAD"))?;
+        if parent.tree_id() == tree_id {
+            return Ok(None);
+        }
+        let tree = self
+            .repo
+            .find_tree(tree_id)
+            .map_err(git_err("reading the tree"))?;
+        let author = git2::Signature::now(&opts.author.name, &opts.author.email)
+            .map_err(git_err("author signature"))?;
+        let committer = match &opts.committer {
+            Some(c) => {
+                git2::Signature::now(&c.name, &c.email).map_err(git_err("committer signature"))?
+            }
+            None => author.clone(),
+        };
+        let id = self
+            .repo
+            .commit(
+                Some("HEAD"),
+                &author,
+                &committer,
+                message,
+                &tree,
+                &[&parent],
+            )
+            .map_err(git_err("committing"))?;
+        Ok(Some(id.to_string()))
+    }
+
+    fn fetch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
+        let mut r = self
+            .repo
+            .find_remote(remote)
+            .map_err(git_err("finding the remote"))?;
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
+        r.fetch(&[&refspec], Some(&mut FetchOptions::new()), None)
+            .map_err(git_err("fetching"))
+    }
+
+    /// Pushes `refspec`; `Ok(false)` when the remote rejected it (not a fast-forward).
+    fn push(&self, remote: &str, refspec: &str) -> Result<bool, GitError> {
+        let mut r = self
+            .repo
+            .find_remote(remote)
+            .map_err(git_err("finding the remote"))?;
+        let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.push_update_reference(|_, status| {
+            if let Some(msg) = status {
+                *rejected.borrow_mut() = Some(msg.to_string());
+            }
+            Ok(())
+        });
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(callbacks);
+        match r.push(&[refspec], Some(&mut opts)) {
+            Ok(()) => Ok(rejected.borrow().is_none()),
+            Err(e) if e.code() == git2::ErrorCode::NotFastForward => Ok(false),
+            Err(e)
+                if e.message().contains("non-fast-forward")
+                    || e.message().contains("fetch first") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(GitError::Git {
+                context: format!("pushing {refspec} to {remote}"),
+                message: e.message().to_string(),
+            }),
+        }
+    }
+
+    /// Resets the branch and work tree to the remote's tip, dropping the local commit.
+    fn reset_to_remote(&self, remote: &str, branch: &str) -> Result<(), GitError> {
+        self.fetch(remote, branch)?;
+        let id = self
+            .repo
+            .refname_to_id(&format!("refs/remotes/{remote}/{branch}"))
+            .map_err(git_err("reading the fetched tip"))?;
+        let commit = self
+            .repo
+            .find_object(id, None)
+            .map_err(git_err("reading the fetched tip"))?;
+        self.repo
+            .reset(
+                &commit,
+                ResetType::Hard,
+                Some(git2::build::CheckoutBuilder::new().force()),
+            )
+            .map_err(git_err("resetting to the fetched tip"))
+    }
+}
+
+/// Error type an apply step may return.
+pub type ApplyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Applies the change, commits exactly the changed files, pushes; when the push is
+/// rejected because someone pushed first, fetches, resets to their tip, applies the change
+/// again (a re-run, not a rebase) and retries, at most `max_attempts` times. Never forces.
+pub fn commit_and_push(
+    repo: &Repository,
+    commit: &CommitOptions,
+    push: &PushTarget,
+    remote: &str,
+    max_attempts: u32,
+    apply: &mut dyn FnMut(&Path) -> Result<ApplyOutcome, ApplyError>,
+) -> Result<PushOutcome, GitError> {
+    let branch = match &push.branch {
+        Some(b) => {
+            repo.switch_to_push_branch(remote, b)?;
+            b.clone()
+        }
+        None => repo.current_branch()?,
+    };
+    let workdir = repo.workdir().to_path_buf();
+    for attempt in 1..=max_attempts.max(1) {
+        let outcome = apply(&workdir).map_err(|e| GitError::Apply {
+            message: e.to_string(),
+        })?;
+        let Some(id) = repo.commit_paths(&outcome.changed_files, &outcome.message, commit)? else {
+            return Ok(PushOutcome::NoChange);
+        };
+        let local = repo.current_branch()?;
+        if repo.push(remote, &format!("refs/heads/{local}:refs/heads/{branch}"))? {
+            if let Some(extra) = &push.refspec {
+                if !repo.push(remote, extra)? {
+                    return Err(GitError::PushRejected {
+                        target: extra.clone(),
+                    });
+                }
+            }
+            return Ok(PushOutcome::Pushed {
+                commit: id,
+                branch,
+                attempts: attempt,
+                message: outcome.message,
+            });
+        }
+        tracing::warn!(%branch, attempt, "push rejected (the branch moved); re-applying on the new tip");
+        repo.reset_to_remote(remote, &branch)?;
+    }
+    Err(GitError::PushRaceExhausted {
+        branch,
+        attempts: max_attempts.max(1),
+    })
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://<redacted>@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}

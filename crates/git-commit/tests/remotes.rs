@@ -1,0 +1,177 @@
+//! Commit and push against real remotes: bare repositories over file:// and git daemon.
+
+use std::path::{Path, PathBuf};
+use tagsmith_git_commit::{
+    commit_and_push, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository, Signature,
+};
+use tagsmith_testkit::git::{git, BareRemote, GitDaemon};
+
+fn bot() -> CommitOptions {
+    CommitOptions {
+        author: Signature {
+            name: "image-bot".into(),
+            email: "bot@example.com".into(),
+        },
+        committer: None,
+    }
+}
+
+fn bump(dir: &Path, version: &str) -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
+    let file = dir.join("apps/app.yaml");
+    let old = std::fs::read_to_string(&file)?;
+    let new = old.replace("app:1.0.0", &format!("app:{version}"));
+    if new == old {
+        return Ok(ApplyOutcome::default());
+    }
+    std::fs::write(&file, new)?;
+    Ok(ApplyOutcome {
+        changed_files: vec![PathBuf::from("apps/app.yaml")],
+        message: format!("Update app to {version}"),
+    })
+}
+
+const FILES: &[(&str, &str)] = &[
+    ("apps/app.yaml", "image: reg.example.com/app:1.0.0\n"),
+    ("apps/other.yaml", "untouched: true\n"),
+];
+
+#[test]
+fn commits_exactly_the_changed_file_over_file_url() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    // An unrelated local edit must not be committed.
+    std::fs::write(work.join("apps/other.yaml"), "untouched: false\n").expect("write");
+    let repo = Repository::open(&work).expect("open");
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        3,
+        &mut |d| bump(d, "1.1.0"),
+    )
+    .expect("push");
+    let PushOutcome::Pushed {
+        attempts, branch, ..
+    } = outcome
+    else {
+        panic!("expected a push, got {outcome:?}");
+    };
+    assert_eq!((attempts, branch.as_str()), (1, "main"));
+    assert_eq!(remote.log("main"), ["Update app to 1.1.0", "initial"]);
+    assert_eq!(
+        remote.show("main", "apps/app.yaml"),
+        "image: reg.example.com/app:1.1.0\n"
+    );
+    assert_eq!(remote.show("main", "apps/other.yaml"), "untouched: true\n");
+    let author = git(&remote.path, &["log", "-1", "--format=%an <%ae>", "main"]);
+    assert_eq!(author.trim(), "image-bot <bot@example.com>");
+
+    // Running again changes nothing: no commit, no push.
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        3,
+        &mut |d| bump(d, "1.1.0"),
+    )
+    .expect("second run");
+    assert_eq!(outcome, PushOutcome::NoChange);
+    assert_eq!(remote.log("main").len(), 2);
+}
+
+#[test]
+fn pushes_to_a_new_branch_over_git_daemon() {
+    let remote = BareRemote::with_files(FILES);
+    let base = remote.path.parent().expect("parent").to_path_buf();
+    let daemon = GitDaemon::start(&base);
+    let url = format!("git://127.0.0.1:{}/remote.git", daemon.port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repository::clone(&url, &dir.path().join("work"), Some("main")).expect("clone");
+    let target = PushTarget {
+        branch: Some("image-updates".into()),
+        refspec: None,
+    };
+    let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
+        bump(d, "2.0.0")
+    })
+    .expect("push");
+    assert!(matches!(outcome, PushOutcome::Pushed { ref branch, .. } if branch == "image-updates"));
+    assert_eq!(
+        remote.log("image-updates"),
+        ["Update app to 2.0.0", "initial"]
+    );
+    assert_eq!(remote.log("main"), ["initial"], "main is untouched");
+}
+
+#[test]
+fn a_racing_push_is_survived_by_reapplying_without_force() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    let teammate = remote.clone_to("teammate");
+    let repo = Repository::open(&work).expect("open");
+    let mut calls = 0;
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        3,
+        &mut |d| {
+            calls += 1;
+            if calls == 1 {
+                // Between our fetch and our push, a teammate pushes to main.
+                std::fs::write(teammate.join("apps/other.yaml"), "teammate: was here\n")?;
+                git(&teammate, &["commit", "-qam", "teammate change"]);
+                git(&teammate, &["push", "-q", "origin", "HEAD:main"]);
+            }
+            bump(d, "1.2.0")
+        },
+    )
+    .expect("converges");
+    assert!(
+        matches!(outcome, PushOutcome::Pushed { attempts: 2, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(calls, 2, "the change was re-applied on the new tip");
+    assert_eq!(
+        remote.log("main"),
+        ["Update app to 1.2.0", "teammate change", "initial"]
+    );
+    assert_eq!(
+        remote.show("main", "apps/other.yaml"),
+        "teammate: was here\n"
+    );
+}
+
+#[test]
+fn gives_up_after_bounded_races() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    let teammate = remote.clone_to("teammate");
+    let repo = Repository::open(&work).expect("open");
+    let mut n = 0;
+    let err = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        2,
+        &mut |d| {
+            n += 1;
+            std::fs::write(teammate.join("apps/other.yaml"), format!("round {n}\n"))?;
+            git(&teammate, &["commit", "-qam", &format!("teammate {n}")]);
+            git(&teammate, &["push", "-q", "origin", "HEAD:main"]);
+            bump(d, "9.9.9")
+        },
+    )
+    .expect_err("gives up");
+    assert_eq!(err.code(), "push_race_exhausted");
+    assert!(err.to_string().contains("nothing was forced"));
+    assert_eq!(
+        remote.log("main")[0],
+        "teammate 2",
+        "the teammate's work is intact"
+    );
+}
