@@ -23,8 +23,11 @@ setup-python:
 setup-node:
 	@true
 
+# The main job on the embedded example (examples/gitops + examples/tags.snapshot.yaml):
+# offline, in a temp copy with a bare local origin; shows the diff, the commit, and check.
 demo:
-	@echo "the offline demo lands with 'tagsmith run' (issue 6)"
+	$(CARGO) build -q -p tagsmith-cli
+	TAGSMITH=$(CURDIR)/target/debug/tagsmith bash examples/demo.sh
 
 test: test-rust test-python test-node
 

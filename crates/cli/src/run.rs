@@ -1,20 +1,212 @@
-//! `tagsmith run` and `tagsmith check`: owned by the run pipeline work (issue 6).
+//! `tagsmith run` and `tagsmith check`: Flux's image automation from the CRDs in a checkout.
 
+use crate::exit::bad_input;
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use tagsmith::run::{run as run_pipeline, RunOptions, RunReport};
+use tagsmith::RunError;
 
 /// Arguments of `run`.
 #[derive(Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The Git checkout holding Flux CRDs and manifests.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Clone this Git URL into a temporary folder and run there instead of PATH.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Branch to check out with --url.
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
+    /// Show the diff and commit messages; write, commit and push nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON (per policy: tags, latest, why; per automation: changes).
+    #[arg(long)]
+    json: bool,
+    /// Read tags from a snapshot file (image -> tags) instead of registries: offline.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    /// Docker config.json for registries without their own secret.
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// Local stand-ins for Kubernetes secrets: DIR/<namespace>/<name>/<key>.
+    #[arg(long, value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
+    /// Where scan results are cached (default PATH/.tagsmith/cache).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Always ask the registries; neither read nor write the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Commit locally but do not push.
+    #[arg(long)]
+    no_push: bool,
+    /// Keep running: rerun on the shortest interval until SIGTERM or Ctrl-C.
+    #[arg(long)]
+    watch: bool,
+}
 
 /// Arguments of `check`.
 #[derive(Args)]
-pub struct CheckArgs {}
-
-pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("run is not built yet")
+pub struct CheckArgs {
+    /// The checkout to check.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Print findings as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn check(_args: CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("check is not built yet")
+fn classify(e: RunError) -> anyhow::Error {
+    if e.is_invalid_input() {
+        bad_input(e)
+    } else {
+        e.into()
+    }
+}
+
+/// Runs `run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let _clone_dir;
+    let root = match &args.url {
+        Some(url) => {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("repo");
+            tagsmith::git::Repository::clone(url, &path, args.branch.as_deref())
+                .map_err(|e| classify(e.into()))?;
+            _clone_dir = dir;
+            path
+        }
+        None => args.path.clone(),
+    };
+    if !root.is_dir() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: not a directory",
+            root.display()
+        )));
+    }
+    let mut opts = RunOptions::new(&root);
+    opts.dry_run = args.dry_run;
+    opts.snapshot = args.snapshot.clone();
+    opts.docker_config = args.docker_config.clone();
+    opts.secrets_dir = args.secrets_dir.clone();
+    opts.push = !args.no_push;
+    if args.no_cache {
+        opts.cache_dir = None;
+    } else if let Some(dir) = &args.cache_dir {
+        opts.cache_dir = Some(dir.clone());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if !args.watch {
+        let report = runtime.block_on(run_pipeline(&opts)).map_err(classify)?;
+        print_report(&report, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        loop {
+            let objects = tagsmith::crd::FluxObjects::load_tree(&opts.root).map_err(classify)?;
+            match run_pipeline(&opts).await {
+                Ok(report) => print_report(&report, args.json)?,
+                Err(e) if e.is_invalid_input() => return Err(classify(e)),
+                Err(e) => eprintln!("tagsmith: error: {e}"),
+            }
+            let wait = tagsmith::run::watch_interval(&objects);
+            tracing::info!(?wait, "next run");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+            }
+        }
+        eprintln!("tagsmith: stopping on signal");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_report(report: &RunReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    for r in &report.repositories {
+        let note = if r.stale {
+            format!(
+                " STALE (registry failed: {})",
+                r.error.as_deref().unwrap_or("?")
+            )
+        } else if r.cached {
+            " (cached)".into()
+        } else {
+            String::new()
+        };
+        match (&r.error, r.stale) {
+            (Some(e), false) => println!("repository {}: {} : error: {e}", r.repository, r.image),
+            _ => println!("repository {}: {} tags{note}", r.repository, r.tag_count),
+        }
+    }
+    for p in &report.policies {
+        match (&p.latest_image, &p.error) {
+            (Some(image), _) => println!(
+                "policy {}: {image}{}",
+                p.policy,
+                if p.stale { " (stale)" } else { "" }
+            ),
+            (None, Some(e)) => println!("policy {}: error: {e}", p.policy),
+            _ => {}
+        }
+    }
+    for a in &report.automations {
+        let changes = a.result.changes().count();
+        println!(
+            "automation {} ({}): {changes} change(s)",
+            a.automation, a.update_path
+        );
+        if let Some(diff) = &a.diff {
+            print!("{diff}");
+        }
+        if let Some(message) = &a.message {
+            let verb = if report.dry_run {
+                "would commit"
+            } else {
+                "commit message"
+            };
+            println!("--- {verb}:\n{message}\n---");
+        }
+        match (&a.commit, &a.pushed_branch) {
+            (Some(c), Some(b)) => println!("pushed {c} to {b} (attempts: {})", a.attempts),
+            (Some(c), None) => println!("committed {c} (not pushed)"),
+            _ if changes == 0 => println!("nothing to change"),
+            _ => {}
+        }
+        for w in &a.result.warnings {
+            eprintln!("tagsmith: warning: {w}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `check`.
+pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let findings = tagsmith::check::check(&args.path).map_err(classify)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for f in &findings {
+            println!("{}:{}: {}: {}", f.path, f.line, f.code, f.message);
+        }
+        if findings.is_empty() {
+            println!("no findings");
+        }
+    }
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::exit::FAILURE)
+    })
 }

@@ -2,7 +2,7 @@
 //! changed files, push, and on a rejected push re-run the change on the new tip.
 
 use crate::GitError;
-use git2::{FetchOptions, IndexAddOption, PushOptions, RemoteCallbacks, ResetType};
+use git2::{FetchOptions, PushOptions, RemoteCallbacks, ResetType};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
@@ -164,13 +164,24 @@ impl Repository {
             return Ok(None);
         }
         let mut index = self.repo.index().map_err(git_err("reading the index"))?;
+        // Index paths are plain relative paths: `./apps/x.yaml` is refused.
         let specs: Vec<String> = paths
             .iter()
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .map(|p| {
+                p.components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
             .collect();
-        index
-            .add_all(specs.iter(), IndexAddOption::DEFAULT, None)
-            .map_err(git_err("staging changed files"))?;
+        // add_path hashes each file: add_all trusts stat data, and a same-size rewrite in
+        // the same second as the index write ("racy git") would be missed.
+        for spec in &specs {
+            index
+                .add_path(Path::new(spec))
+                .map_err(git_err("staging changed files"))?;
+        }
         index.write().map_err(git_err("writing the index"))?;
         let tree_id = index.write_tree().map_err(git_err("writing the tree"))?;
         let parent = self

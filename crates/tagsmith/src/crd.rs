@@ -1,0 +1,562 @@
+//! Flux's own CRDs, read from YAML: `ImageRepository`, `ImagePolicy`,
+//! `ImageUpdateAutomation` (`image.toolkit.fluxcd.io/v1beta1`, `v1beta2`, `v1`) and
+//! `GitRepository` (`source.toolkit.fluxcd.io`). Where the versions differ, both spellings
+//! are read (v1beta1's `spec.update.setters` strategy name, `spec.git.checkout.branch`).
+
+use crate::yaml::{parse_documents, Node};
+use crate::RunError;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tagsmith_image_policy_core::{
+    FilterTags, Order, PolicyKind, PolicySpec, DEFAULT_EXCLUSION_LIST,
+};
+
+/// `namespace/name` of an object, with where it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// `metadata.namespace` (`default` when absent, as kubectl applies it).
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// File the object was read from.
+    pub file: PathBuf,
+    /// Line its document starts on.
+    pub line: usize,
+}
+
+impl Origin {
+    /// `namespace:name`, the form setter markers use.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.namespace, self.name)
+    }
+}
+
+/// `ImageRepository`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageRepository {
+    /// Where it was read.
+    pub origin: Origin,
+    /// `spec.image`.
+    pub image: String,
+    /// `spec.interval`.
+    pub interval: Duration,
+    /// `spec.exclusionList` (Flux's default when absent).
+    pub exclusion_list: Vec<String>,
+    /// `spec.insecure`.
+    pub insecure: bool,
+    /// `spec.secretRef.name`: a Docker config secret.
+    pub secret_ref: Option<String>,
+    /// `spec.certSecretRef.name`: CA certificates.
+    pub cert_secret_ref: Option<String>,
+}
+
+/// `ImagePolicy.spec.digestReflectionPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DigestReflection {
+    /// Never resolve digests (the default).
+    Never,
+    /// Resolve once per chosen tag.
+    IfNotPresent,
+    /// Resolve on every run.
+    Always,
+}
+
+/// `ImagePolicy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePolicyObject {
+    /// Where it was read.
+    pub origin: Origin,
+    /// `spec.imageRepositoryRef` as `namespace:name`.
+    pub repository: String,
+    /// The selection spec.
+    pub spec: PolicySpec,
+    /// `spec.digestReflectionPolicy`.
+    pub digest_reflection: DigestReflection,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `ImageUpdateAutomation`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Automation {
+    /// Where it was read.
+    pub origin: Origin,
+    /// `spec.interval`.
+    pub interval: Duration,
+    /// `spec.sourceRef` as `namespace:name` of a GitRepository.
+    pub source: Option<String>,
+    /// `spec.git.checkout.ref.branch`.
+    pub checkout_branch: Option<String>,
+    /// `spec.git.commit.author.name`.
+    pub author_name: String,
+    /// `spec.git.commit.author.email`.
+    pub author_email: String,
+    /// `spec.git.commit.messageTemplate`.
+    pub message_template: Option<String>,
+    /// `spec.git.commit.messageTemplateValues`.
+    pub message_template_values: BTreeMap<String, String>,
+    /// `spec.git.commit.signingKey.secretRef.name`.
+    pub signing_key_secret: Option<String>,
+    /// `spec.git.push.branch`.
+    pub push_branch: Option<String>,
+    /// `spec.git.push.refspec`.
+    pub push_refspec: Option<String>,
+    /// `spec.update.path`, relative to the repository root.
+    pub update_path: String,
+    /// `spec.policySelector.matchLabels`.
+    pub policy_selector: BTreeMap<String, String>,
+}
+
+/// `GitRepository` (for `--url` and `sourceRef`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GitRepositoryObject {
+    /// Where it was read.
+    pub origin: Origin,
+    /// `spec.url`.
+    pub url: String,
+    /// `spec.ref.branch`.
+    pub branch: Option<String>,
+    /// `spec.secretRef.name`.
+    pub secret_ref: Option<String>,
+}
+
+/// Everything read from a tree.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FluxObjects {
+    /// ImageRepositories.
+    pub repositories: Vec<ImageRepository>,
+    /// ImagePolicies.
+    pub policies: Vec<ImagePolicyObject>,
+    /// ImageUpdateAutomations.
+    pub automations: Vec<Automation>,
+    /// GitRepositories.
+    pub git_repositories: Vec<GitRepositoryObject>,
+}
+
+/// Parses a Flux/Kubernetes duration (`1m`, `5m30s`, `1h`, `500ms`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ms" => number / 1000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return None,
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+struct Doc<'a> {
+    file: &'a Path,
+    node: &'a Node,
+}
+
+impl Doc<'_> {
+    fn invalid(&self, node: Option<&Node>, field: &str, message: impl Into<String>) -> RunError {
+        RunError::InvalidObject {
+            file: self.file.to_path_buf(),
+            line: node.map_or(self.node.line(), Node::line),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn str(&self, path: &str) -> Option<String> {
+        self.node
+            .at(path)
+            .and_then(Node::as_str)
+            .map(str::to_string)
+    }
+
+    fn required(&self, path: &str) -> Result<String, RunError> {
+        self.str(path)
+            .ok_or_else(|| self.invalid(self.node.at(path), path, "is required"))
+    }
+
+    fn duration(&self, path: &str, default: Duration) -> Result<Duration, RunError> {
+        match self.str(path) {
+            None => Ok(default),
+            Some(text) => parse_duration(&text).ok_or_else(|| {
+                self.invalid(
+                    self.node.at(path),
+                    path,
+                    format!("{text:?} is not a duration like 5m or 1h30m"),
+                )
+            }),
+        }
+    }
+
+    fn bool(&self, path: &str) -> Result<bool, RunError> {
+        match self.str(path).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(self.invalid(
+                self.node.at(path),
+                path,
+                format!("{other:?} is not true or false"),
+            )),
+        }
+    }
+
+    fn string_map(&self, path: &str) -> BTreeMap<String, String> {
+        match self.node.at(path) {
+            Some(Node::Map(entries, _)) => entries
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    fn origin(&self) -> Result<Origin, RunError> {
+        Ok(Origin {
+            namespace: self
+                .str("metadata.namespace")
+                .unwrap_or_else(|| "default".into()),
+            name: self.required("metadata.name")?,
+            file: self.file.to_path_buf(),
+            line: self.node.line(),
+        })
+    }
+}
+
+impl FluxObjects {
+    /// Reads every `.yaml`/`.yml` file under `root` (skipping `.git`). Files that are not
+    /// YAML, or YAML without Flux objects, are ignored; a Flux object that is invalid is an
+    /// error naming `file:line` and the field.
+    pub fn load_tree(root: &Path) -> Result<Self, RunError> {
+        let mut files: Vec<PathBuf> = ignore::WalkBuilder::new(root)
+            .standard_filters(false)
+            .hidden(false)
+            .filter_entry(|e| e.file_name() != ".git")
+            .build()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+            .map(|e| e.into_path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut objects = FluxObjects::default();
+        for file in files {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            if !text.contains("toolkit.fluxcd.io") {
+                continue;
+            }
+            let display = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
+            objects.add_text(&display, &text)?;
+        }
+        Ok(objects)
+    }
+
+    /// Reads the Flux objects of one file's text.
+    pub fn add_text(&mut self, file: &Path, text: &str) -> Result<(), RunError> {
+        let docs = parse_documents(text).map_err(|(line, message)| RunError::InvalidObject {
+            file: file.to_path_buf(),
+            line,
+            field: "-".into(),
+            message: format!("YAML does not parse: {message}"),
+        })?;
+        for node in &docs {
+            let doc = Doc { file, node };
+            let api = doc.str("apiVersion").unwrap_or_default();
+            let kind = doc.str("kind").unwrap_or_default();
+            let group = api.split('/').next().unwrap_or_default();
+            match (group, kind.as_str()) {
+                ("image.toolkit.fluxcd.io", "ImageRepository") => {
+                    self.repositories.push(read_repository(&doc)?)
+                }
+                ("image.toolkit.fluxcd.io", "ImagePolicy") => {
+                    self.policies.push(read_policy(&doc)?)
+                }
+                ("image.toolkit.fluxcd.io", "ImageUpdateAutomation") => {
+                    self.automations.push(read_automation(&doc)?)
+                }
+                ("source.toolkit.fluxcd.io", "GitRepository") => {
+                    self.git_repositories.push(GitRepositoryObject {
+                        origin: doc.origin()?,
+                        url: doc.required("spec.url")?,
+                        branch: doc.str("spec.ref.branch"),
+                        secret_ref: doc.str("spec.secretRef.name"),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks references between objects: every policy's repository exists.
+    pub fn validate(&self) -> Result<(), RunError> {
+        for p in &self.policies {
+            if !self
+                .repositories
+                .iter()
+                .any(|r| r.origin.key() == p.repository)
+            {
+                return Err(RunError::InvalidObject {
+                    file: p.origin.file.clone(),
+                    line: p.origin.line,
+                    field: "spec.imageRepositoryRef".into(),
+                    message: format!(
+                        "ImageRepository {} is not defined in the tree",
+                        p.repository
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_repository(doc: &Doc<'_>) -> Result<ImageRepository, RunError> {
+    let origin = doc.origin()?;
+    let exclusion_list: Vec<String> = match doc.node.at("spec.exclusionList") {
+        Some(Node::Seq(items, _)) => items
+            .iter()
+            .filter_map(Node::as_str)
+            .map(str::to_string)
+            .collect(),
+        Some(other) => {
+            return Err(doc.invalid(
+                Some(other),
+                "spec.exclusionList",
+                "must be a list of regular expressions",
+            ))
+        }
+        None => DEFAULT_EXCLUSION_LIST
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    tagsmith_image_policy_core::Exclusions::new(&exclusion_list).map_err(|e| {
+        doc.invalid(
+            doc.node.at("spec.exclusionList"),
+            "spec.exclusionList",
+            e.to_string(),
+        )
+    })?;
+    Ok(ImageRepository {
+        image: doc.required("spec.image")?,
+        interval: doc.duration("spec.interval", Duration::from_secs(600))?,
+        exclusion_list,
+        insecure: doc.bool("spec.insecure")?,
+        secret_ref: doc.str("spec.secretRef.name"),
+        cert_secret_ref: doc.str("spec.certSecretRef.name"),
+        origin,
+    })
+}
+
+fn read_policy(doc: &Doc<'_>) -> Result<ImagePolicyObject, RunError> {
+    let origin = doc.origin()?;
+    let repo_name = doc.required("spec.imageRepositoryRef.name")?;
+    let repo_ns = doc
+        .str("spec.imageRepositoryRef.namespace")
+        .unwrap_or_else(|| origin.namespace.clone());
+    let order = |path: &str| -> Result<Order, RunError> {
+        match doc.str(path) {
+            None => Ok(Order::Asc),
+            Some(o) => o
+                .parse()
+                .map_err(|e: tagsmith_image_policy_core::PolicyError| {
+                    doc.invalid(doc.node.at(path), path, e.to_string())
+                }),
+        }
+    };
+    let kind = if doc.node.at("spec.policy.semver").is_some() {
+        PolicyKind::Semver {
+            range: doc.required("spec.policy.semver.range")?,
+        }
+    } else if doc.node.at("spec.policy.alphabetical").is_some() {
+        PolicyKind::Alphabetical {
+            order: order("spec.policy.alphabetical.order")?,
+        }
+    } else if doc.node.at("spec.policy.numerical").is_some() {
+        PolicyKind::Numerical {
+            order: order("spec.policy.numerical.order")?,
+        }
+    } else {
+        return Err(doc.invalid(
+            doc.node.at("spec.policy"),
+            "spec.policy",
+            "needs one of semver, alphabetical, numerical",
+        ));
+    };
+    let filter_tags = doc.node.at("spec.filterTags").map(|_| FilterTags {
+        pattern: doc.str("spec.filterTags.pattern"),
+        extract: doc.str("spec.filterTags.extract"),
+    });
+    let spec = PolicySpec {
+        kind,
+        filter_tags,
+        skip_non_numeric: false,
+    };
+    // Compile now so that a bad range or pattern is reported at its line.
+    if let Err(e) = tagsmith_image_policy_core::ImagePolicy::new(&spec) {
+        let path = match &e {
+            tagsmith_image_policy_core::PolicyError::InvalidRange { .. } => {
+                "spec.policy.semver.range"
+            }
+            tagsmith_image_policy_core::PolicyError::InvalidRegex { .. } => {
+                "spec.filterTags.pattern"
+            }
+            _ => "spec.policy",
+        };
+        return Err(doc.invalid(doc.node.at(path), path, e.to_string()));
+    }
+    let digest_reflection = match doc.str("spec.digestReflectionPolicy").as_deref() {
+        None | Some("Never") => DigestReflection::Never,
+        Some("IfNotPresent") => DigestReflection::IfNotPresent,
+        Some("Always") => DigestReflection::Always,
+        Some(other) => {
+            return Err(doc.invalid(
+                doc.node.at("spec.digestReflectionPolicy"),
+                "spec.digestReflectionPolicy",
+                format!("{other:?} is not Never, IfNotPresent or Always"),
+            ))
+        }
+    };
+    Ok(ImagePolicyObject {
+        repository: format!("{repo_ns}:{repo_name}"),
+        spec,
+        digest_reflection,
+        labels: doc.string_map("metadata.labels"),
+        origin,
+    })
+}
+
+fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
+    let origin = doc.origin()?;
+    let strategy = doc
+        .str("spec.update.strategy")
+        .unwrap_or_else(|| "Setters".into());
+    if !strategy.eq_ignore_ascii_case("setters") {
+        return Err(doc.invalid(
+            doc.node.at("spec.update.strategy"),
+            "spec.update.strategy",
+            format!("{strategy:?}: only Setters is supported"),
+        ));
+    }
+    let source = doc.str("spec.sourceRef.name").map(|name| {
+        let ns = doc
+            .str("spec.sourceRef.namespace")
+            .unwrap_or_else(|| origin.namespace.clone());
+        format!("{ns}:{name}")
+    });
+    let update_path = doc.str("spec.update.path").unwrap_or_else(|| ".".into());
+    if Path::new(&update_path)
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(doc.invalid(
+            doc.node.at("spec.update.path"),
+            "spec.update.path",
+            "must stay inside the repository",
+        ));
+    }
+    if let Some(template) = doc.str("spec.git.commit.messageTemplate") {
+        tagsmith_git_commit::MessageTemplate::parse(&template).map_err(|e| {
+            doc.invalid(
+                doc.node.at("spec.git.commit.messageTemplate"),
+                "spec.git.commit.messageTemplate",
+                e.to_string(),
+            )
+        })?;
+    }
+    Ok(Automation {
+        interval: doc.duration("spec.interval", Duration::from_secs(600))?,
+        source,
+        checkout_branch: doc
+            .str("spec.git.checkout.ref.branch")
+            .or_else(|| doc.str("spec.git.checkout.branch")),
+        author_name: doc.required("spec.git.commit.author.name")?,
+        author_email: doc.required("spec.git.commit.author.email")?,
+        message_template: doc.str("spec.git.commit.messageTemplate"),
+        message_template_values: doc.string_map("spec.git.commit.messageTemplateValues"),
+        signing_key_secret: doc.str("spec.git.commit.signingKey.secretRef.name"),
+        push_branch: doc.str("spec.git.push.branch"),
+        push_refspec: doc.str("spec.git.push.refspec"),
+        update_path,
+        policy_selector: doc.string_map("spec.policySelector.matchLabels"),
+        origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  imageRepositoryRef:\n    name: app\n  policy:\n    semver:\n      range: RANGE\n";
+
+    #[test]
+    fn reads_every_kind() {
+        let mut objects = FluxObjects::default();
+        let text = format!(
+            "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  image: reg.example.com/app\n  interval: 5m30s\n---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n",
+            POLICY.replace("RANGE", "'>=1.0.0 <2.0.0'")
+        );
+        objects.add_text(Path::new("flux.yaml"), &text).unwrap();
+        assert_eq!(objects.repositories[0].interval, Duration::from_secs(330));
+        assert_eq!(objects.repositories[0].exclusion_list, ["^.*\\.sig$"]);
+        assert_eq!(objects.policies[0].repository, "flux-system:app");
+        objects.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_objects_name_file_line_and_field() {
+        let mut objects = FluxObjects::default();
+        let err = objects
+            .add_text(
+                Path::new("clusters/policy.yaml"),
+                &POLICY.replace("RANGE", "'>= 1.0 <'"),
+            )
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("clusters/policy.yaml:11: spec.policy.semver.range:"),
+            "{text}"
+        );
+        assert_eq!(err.code(), "invalid_object");
+        let err = objects
+            .add_text(Path::new("p.yaml"), "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: x\nspec:\n  interval: 1m\n")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("p.yaml:1: spec.image: is required"),
+            "{err}"
+        );
+        let err = objects
+            .add_text(
+                Path::new("b.yaml"),
+                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: [\n",
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("b.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5x"), None);
+    }
+}

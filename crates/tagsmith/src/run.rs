@@ -1,0 +1,523 @@
+//! The whole automation: scan -> select -> set -> commit/push, as Flux's image controllers
+//! do it, from the CRDs in a Git checkout. Each arrow is a plain value.
+
+use crate::crd::{Automation, DigestReflection, FluxObjects, ImageRepository};
+use crate::RunError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tagsmith_git_commit::{
+    commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, MessageTemplate, PushOutcome,
+    PushTarget, Repository, Signature, TemplateData,
+};
+use tagsmith_image_policy_core::{Exclusions, Explanation, ImagePolicy};
+use tagsmith_marker_setter::{plan_tree, Policies, SetterResult, TreeOptions};
+use tagsmith_registry_scan::{
+    scan, Credentials, OciTagSource, RegistryOptions, ScanResult, SnapshotTagSource, TagSource,
+};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The Git checkout holding the CRDs and manifests.
+    pub root: PathBuf,
+    /// Compute and report, write nothing, commit nothing.
+    pub dry_run: bool,
+    /// Read tags from this snapshot instead of registries.
+    pub snapshot: Option<PathBuf>,
+    /// Docker config used for every registry without its own secret.
+    pub docker_config: Option<PathBuf>,
+    /// Local stand-ins for Kubernetes secrets: `DIR/<namespace>/<name>/<key>` (keys as in
+    /// the secret: `.dockerconfigjson`, `ca.crt`).
+    pub secrets_dir: Option<PathBuf>,
+    /// Scan cache folder; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// The remote to push to.
+    pub remote: String,
+    /// Push after committing (otherwise commit locally only).
+    pub push: bool,
+    /// Push attempts when others push first.
+    pub max_push_attempts: u32,
+    /// Registry scans in flight at once.
+    pub concurrency: usize,
+}
+
+impl RunOptions {
+    /// Defaults for a checkout at `root`: push to `origin`, cache scans under
+    /// `$XDG_CACHE_HOME/tagsmith` (or `~/.cache/tagsmith`), never inside the work tree.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let cache_dir = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("tagsmith"));
+        RunOptions {
+            cache_dir,
+            root,
+            dry_run: false,
+            snapshot: None,
+            docker_config: None,
+            secrets_dir: None,
+            remote: "origin".into(),
+            push: true,
+            max_push_attempts: 3,
+            concurrency: 8,
+        }
+    }
+}
+
+/// What happened to one ImageRepository.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepositoryReport {
+    /// `namespace:name`.
+    pub repository: String,
+    /// The image.
+    pub image: String,
+    /// Tags after exclusions.
+    pub tag_count: usize,
+    /// The scan came from the cache.
+    pub cached: bool,
+    /// The registry failed and an older cached scan was used: the policy may be out of date.
+    pub stale: bool,
+    /// When the tags were listed (seconds since the epoch).
+    pub scanned_at: u64,
+    /// The scan error, when there is no usable result.
+    pub error: Option<String>,
+}
+
+/// What one ImagePolicy chose.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    /// `namespace:name`.
+    pub policy: String,
+    /// The image.
+    pub image: String,
+    /// The chosen tag.
+    pub latest_tag: Option<String>,
+    /// The full reference written by `ns:name` markers.
+    pub latest_image: Option<String>,
+    /// Whether the tags behind this choice are stale.
+    pub stale: bool,
+    /// Why: counts and the best candidates.
+    pub explanation: Option<Explanation>,
+    /// Why there is no choice.
+    pub error: Option<String>,
+}
+
+/// What one ImageUpdateAutomation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutomationReport {
+    /// `namespace:name`.
+    pub automation: String,
+    /// `spec.update.path`.
+    pub update_path: String,
+    /// The setter's result (changes and warnings).
+    pub result: SetterResult,
+    /// The commit message (made, or that would be made).
+    pub message: Option<String>,
+    /// The diff, in a dry run.
+    pub diff: Option<String>,
+    /// The commit made.
+    pub commit: Option<String>,
+    /// The branch pushed to.
+    pub pushed_branch: Option<String>,
+    /// Push attempts.
+    pub attempts: u32,
+}
+
+/// The run's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Per ImageRepository.
+    pub repositories: Vec<RepositoryReport>,
+    /// Per ImagePolicy.
+    pub policies: Vec<PolicyReport>,
+    /// Per ImageUpdateAutomation.
+    pub automations: Vec<AutomationReport>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+impl RunReport {
+    /// Whether any automation changed (or would change) a file.
+    pub fn changed(&self) -> bool {
+        self.automations.iter().any(|a| !a.result.files.is_empty())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    image: String,
+    result: ScanResult,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn cache_path(opts: &RunOptions, repo: &ImageRepository) -> Option<PathBuf> {
+    opts.cache_dir.as_ref().map(|d| {
+        d.join(format!(
+            "{}_{}.json",
+            repo.origin.namespace, repo.origin.name
+        ))
+    })
+}
+
+fn read_cache(path: &Path, image: &str) -> Option<ScanResult> {
+    let entry: CacheEntry = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    (entry.image == image).then_some(entry.result)
+}
+
+fn write_cache(path: &Path, result: &ScanResult) {
+    let entry = CacheEntry {
+        image: result.image.clone(),
+        result: result.clone(),
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(json) = serde_json::to_vec(&entry) {
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+}
+
+fn source_for(opts: &RunOptions, repo: &ImageRepository) -> Result<Arc<dyn TagSource>, RunError> {
+    if let Some(snapshot) = &opts.snapshot {
+        return Ok(Arc::new(SnapshotTagSource::from_path(snapshot)?));
+    }
+    let secret = |name: &Option<String>, key: &str| -> Option<PathBuf> {
+        let dir = opts.secrets_dir.as_ref()?;
+        let path = dir
+            .join(&repo.origin.namespace)
+            .join(name.as_ref()?)
+            .join(key);
+        path.is_file().then_some(path)
+    };
+    let credentials = secret(&repo.secret_ref, ".dockerconfigjson")
+        .or_else(|| opts.docker_config.clone())
+        .map_or(Credentials::Anonymous, Credentials::DockerConfig);
+    if repo.secret_ref.is_some() && credentials == Credentials::Anonymous {
+        tracing::warn!(repository = %repo.origin.key(), "secretRef set but no secret found under --secrets-dir; scanning anonymously");
+    }
+    Ok(Arc::new(OciTagSource::new(RegistryOptions {
+        insecure: repo.insecure,
+        ca_bundle: secret(&repo.cert_secret_ref, "ca.crt"),
+        credentials,
+        ..RegistryOptions::default()
+    })?))
+}
+
+/// Scans one repository, through the cache: fresh entries (younger than the interval) are
+/// reused; when the registry fails, an older entry is used and marked stale.
+async fn scan_repository(
+    opts: &RunOptions,
+    repo: &ImageRepository,
+) -> (RepositoryReport, Option<(ScanResult, Arc<dyn TagSource>)>) {
+    let mut report = RepositoryReport {
+        repository: repo.origin.key(),
+        image: repo.image.clone(),
+        tag_count: 0,
+        cached: false,
+        stale: false,
+        scanned_at: 0,
+        error: None,
+    };
+    let source = match source_for(opts, repo) {
+        Ok(s) => s,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return (report, None);
+        }
+    };
+    let cache = cache_path(opts, repo).filter(|_| opts.snapshot.is_none());
+    let cached = cache.as_deref().and_then(|p| read_cache(p, &repo.image));
+    if let Some(hit) = &cached {
+        if now_secs().saturating_sub(hit.scanned_at) < repo.interval.as_secs() {
+            report.cached = true;
+            report.tag_count = hit.tag_count;
+            report.scanned_at = hit.scanned_at;
+            return (report, Some((hit.clone(), source)));
+        }
+    }
+    let exclusions = match Exclusions::new(&repo.exclusion_list) {
+        Ok(e) => e,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return (report, None);
+        }
+    };
+    match scan(source.as_ref(), &repo.image, &exclusions).await {
+        Ok(result) => {
+            if let Some(path) = &cache {
+                write_cache(path, &result);
+            }
+            report.tag_count = result.tag_count;
+            report.scanned_at = result.scanned_at;
+            (report, Some((result, source)))
+        }
+        Err(e) => {
+            report.error = Some(e.to_string());
+            match cached {
+                Some(old) => {
+                    tracing::warn!(repository = %report.repository, error = %e, "scan failed; using the cached scan from {} s ago", now_secs().saturating_sub(old.scanned_at));
+                    report.stale = true;
+                    report.tag_count = old.tag_count;
+                    report.scanned_at = old.scanned_at;
+                    (report, Some((old, source)))
+                }
+                None => (report, None),
+            }
+        }
+    }
+}
+
+/// Runs every automation under `opts.root`.
+pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    let objects = FluxObjects::load_tree(&opts.root)?;
+    objects.validate()?;
+    run_objects(opts, &objects).await
+}
+
+/// Runs with objects already read (from the tree, or from a separate config file).
+pub async fn run_objects(opts: &RunOptions, objects: &FluxObjects) -> Result<RunReport, RunError> {
+    // Scan: every repository, `concurrency` at a time.
+    let limit = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let scans = objects.repositories.iter().map(|repo| {
+        let limit = Arc::clone(&limit);
+        async move {
+            let _permit = limit.acquire().await;
+            scan_repository(opts, repo).await
+        }
+    });
+    let scanned: Vec<_> = futures::future::join_all(scans).await;
+    let mut by_repo: BTreeMap<String, (ScanResult, Arc<dyn TagSource>, bool)> = BTreeMap::new();
+    let mut repositories = Vec::new();
+    for (report, result) in scanned {
+        if let Some((r, s)) = result {
+            by_repo.insert(report.repository.clone(), (r, s, report.stale));
+        }
+        repositories.push(report);
+    }
+
+    // Select: every policy.
+    let mut policies = Vec::new();
+    let mut latest: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+    for p in &objects.policies {
+        let mut report = PolicyReport {
+            policy: p.origin.key(),
+            image: String::new(),
+            latest_tag: None,
+            latest_image: None,
+            stale: false,
+            explanation: None,
+            error: None,
+        };
+        let Some((scan, source, stale)) = by_repo.get(&p.repository) else {
+            report.error = Some(format!("no tags for ImageRepository {}", p.repository));
+            policies.push(report);
+            continue;
+        };
+        report.image = scan.image.clone();
+        report.stale = *stale;
+        let explained = ImagePolicy::new(&p.spec).and_then(|policy| policy.explain(&scan.tags, 5));
+        match explained {
+            Ok(explanation) => {
+                let tag = explanation.latest.clone();
+                let mut image = format!("{}:{tag}", scan.image);
+                if p.digest_reflection != DigestReflection::Never {
+                    match source.resolve_digest(&scan.image, &tag).await {
+                        Ok(digest) => image.push_str(&format!("@{digest}")),
+                        Err(e) => report.error = Some(format!("digest of {tag}: {e}")),
+                    }
+                }
+                report.latest_tag = Some(tag);
+                report.latest_image = Some(image.clone());
+                report.explanation = Some(explanation);
+                latest.insert(p.origin.key(), (image, p.labels.clone()));
+            }
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        policies.push(report);
+    }
+
+    // Set, commit, push: every automation.
+    let mut automations = Vec::new();
+    for automation in &objects.automations {
+        automations.push(run_automation(opts, automation, &latest)?);
+    }
+    Ok(RunReport {
+        repositories,
+        policies,
+        automations,
+        dry_run: opts.dry_run,
+    })
+}
+
+fn policies_for(
+    automation: &Automation,
+    latest: &BTreeMap<String, (String, BTreeMap<String, String>)>,
+) -> Result<Policies, RunError> {
+    let selected = latest.iter().filter(|(key, (_, labels))| {
+        key.starts_with(&format!("{}:", automation.origin.namespace))
+            && automation
+                .policy_selector
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+    });
+    Ok(Policies::from_map(
+        selected.map(|(k, (image, _))| (k.clone(), image.clone())),
+    )?)
+}
+
+fn change_records(update_path: &str, result: &SetterResult) -> Vec<ChangeRecord> {
+    let prefix = update_path.trim_start_matches("./").trim_matches('/');
+    result
+        .changes()
+        .map(|(file, object, change)| ChangeRecord {
+            file: if prefix.is_empty() || prefix == "." {
+                file.path.clone()
+            } else {
+                format!("{prefix}/{}", file.path)
+            },
+            object: tagsmith_git_commit::ObjectRef {
+                api_version: object.object.api_version.clone().unwrap_or_default(),
+                kind: object.object.kind.clone().unwrap_or_default(),
+                namespace: object.object.namespace.clone().unwrap_or_default(),
+                name: object.object.name.clone().unwrap_or_default(),
+            },
+            old_value: change.old_value.clone(),
+            new_value: change.new_value.clone(),
+            setter: change.setter.clone(),
+        })
+        .collect()
+}
+
+fn run_automation(
+    opts: &RunOptions,
+    automation: &Automation,
+    latest: &BTreeMap<String, (String, BTreeMap<String, String>)>,
+) -> Result<AutomationReport, RunError> {
+    let policies = policies_for(automation, latest)?;
+    let template = MessageTemplate::or_default(automation.message_template.as_deref())?;
+    let setter_root = opts.root.join(&automation.update_path);
+    let render = |result: &SetterResult| -> Result<String, RunError> {
+        let data = TemplateData::new(
+            &automation.origin.namespace,
+            &automation.origin.name,
+            &change_records(&automation.update_path, result),
+            automation.message_template_values.clone(),
+        );
+        Ok(template.render(&data)?)
+    };
+    let mut report = AutomationReport {
+        automation: automation.origin.key(),
+        update_path: automation.update_path.clone(),
+        result: SetterResult::default(),
+        message: None,
+        diff: None,
+        commit: None,
+        pushed_branch: None,
+        attempts: 0,
+    };
+    if opts.dry_run {
+        let plan = plan_tree(&setter_root, &policies, &TreeOptions::default())?;
+        if !plan.result().is_empty() {
+            report.message = Some(render(plan.result())?);
+            report.diff = Some(prefix_diff(&plan.unified_diff(), &automation.update_path));
+        }
+        report.result = plan.result().clone();
+        return Ok(report);
+    }
+    let repo = Repository::open(&opts.root)?;
+    let commit = CommitOptions {
+        author: Signature {
+            name: automation.author_name.clone(),
+            email: automation.author_email.clone(),
+        },
+        committer: None,
+    };
+    let mut last_result = SetterResult::default();
+    let mut apply = |workdir: &Path| -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
+        let root = workdir.join(&automation.update_path);
+        let plan = plan_tree(&root, &policies, &TreeOptions::default())?;
+        last_result = plan.result().clone();
+        if plan.result().is_empty() {
+            return Ok(ApplyOutcome::default());
+        }
+        let message = render(plan.result()).map_err(|e| e.to_string())?;
+        plan.write()?;
+        let base = Path::new(&automation.update_path);
+        Ok(ApplyOutcome {
+            changed_files: plan
+                .changed_paths()
+                .into_iter()
+                .map(|p| base.join(p))
+                .collect(),
+            message,
+        })
+    };
+    if opts.push {
+        let target = PushTarget {
+            branch: automation.push_branch.clone(),
+            refspec: automation.push_refspec.clone(),
+        };
+        let outcome = commit_and_push(
+            &repo,
+            &commit,
+            &target,
+            &opts.remote,
+            opts.max_push_attempts,
+            &mut apply,
+        )?;
+        if let PushOutcome::Pushed {
+            commit,
+            branch,
+            attempts,
+            message,
+        } = outcome
+        {
+            report.commit = Some(commit);
+            report.pushed_branch = Some(branch);
+            report.attempts = attempts;
+            report.message = Some(message);
+        }
+    } else {
+        let outcome = apply(repo.workdir()).map_err(|e| RunError::Setter(e.to_string()))?;
+        report.commit = repo.commit_paths(&outcome.changed_files, &outcome.message, &commit)?;
+        if report.commit.is_some() {
+            report.message = Some(outcome.message);
+        }
+    }
+    report.result = last_result;
+    Ok(report)
+}
+
+/// The setter's diff names files relative to `update.path`; show them from the repo root.
+fn prefix_diff(diff: &str, update_path: &str) -> String {
+    let prefix = update_path.trim_start_matches("./").trim_matches('/');
+    if prefix.is_empty() || prefix == "." {
+        return diff.to_string();
+    }
+    diff.replace("--- a/", &format!("--- a/{prefix}/"))
+        .replace("+++ b/", &format!("+++ b/{prefix}/"))
+}
+
+/// The shortest interval among repositories and automations (for `--watch`).
+pub fn watch_interval(objects: &FluxObjects) -> Duration {
+    objects
+        .repositories
+        .iter()
+        .map(|r| r.interval)
+        .chain(objects.automations.iter().map(|a| a.interval))
+        .min()
+        .unwrap_or(Duration::from_secs(600))
+        .max(Duration::from_secs(1))
+}
