@@ -149,6 +149,7 @@ pub struct Candidate {
 
 /// What happened to the tags on the way to the choice.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Counts {
     /// Tags given.
     pub seen: usize,
@@ -169,6 +170,7 @@ pub struct Counts {
 
 /// Why a tag was chosen: counts and the best candidates in order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Explanation {
     /// The chosen tag, as written.
     pub latest: String,

@@ -39,6 +39,7 @@ pub struct FileChanges {
 
 /// Everything a tree run changed or refused to change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SetterResult {
     /// Files with changes, sorted by path.
     pub files: Vec<FileChanges>,

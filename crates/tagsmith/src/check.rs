@@ -14,6 +14,7 @@ use tagsmith_marker_setter::{plan_tree, Policies, TreeOptions};
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// File, relative to the repository root.
     pub path: String,

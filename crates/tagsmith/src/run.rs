@@ -70,6 +70,7 @@ impl RunOptions {
 
 /// What happened to one ImageRepository.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RepositoryReport {
     /// `namespace:name`.
     pub repository: String,
@@ -89,6 +90,7 @@ pub struct RepositoryReport {
 
 /// What one ImagePolicy chose.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyReport {
     /// `namespace:name`.
     pub policy: String,
@@ -108,6 +110,7 @@ pub struct PolicyReport {
 
 /// What one ImageUpdateAutomation did.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AutomationReport {
     /// `namespace:name`.
     pub automation: String,
@@ -129,6 +132,7 @@ pub struct AutomationReport {
 
 /// The run's report.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunReport {
     /// Per ImageRepository.
     pub repositories: Vec<RepositoryReport>,

@@ -1,0 +1,130 @@
+//! `tagsmith run` and `tagsmith check` as a user runs them (offline, with a snapshot).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tagsmith(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tagsmith"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run tagsmith")
+}
+
+fn example() -> (tempfile::TempDir, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("repo");
+    copy_dir(&root.join("gitops"), &copy);
+    (dir, root.join("tags.snapshot.yaml"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn dry_run_json_report_on_the_example() {
+    let (dir, snapshot) = example();
+    let repo = dir.path().join("repo");
+    let out = tagsmith(
+        &[
+            "run",
+            ".",
+            "--dry-run",
+            "--json",
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+        ],
+        &repo,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let policies = report["policies"].as_array().expect("policies");
+    let checkout = policies
+        .iter()
+        .find(|p| p["policy"] == "flux-system:checkout")
+        .expect("checkout");
+    assert_eq!(checkout["latestTag"], "1.4.2");
+    let changes: usize = report["automations"][0]["result"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["objects"][0]["changes"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(changes, 3);
+    // Nothing was written.
+    let deployment =
+        std::fs::read_to_string(repo.join("apps/checkout/deployment.yaml")).expect("read");
+    assert!(deployment.contains("checkout:1.2.3"));
+}
+
+#[test]
+fn invalid_crds_exit_2_with_file_and_line() {
+    let (dir, snapshot) = example();
+    let repo = dir.path().join("repo");
+    let flux = repo.join("clusters/prod/image-automation.yaml");
+    let text = std::fs::read_to_string(&flux).expect("read");
+    std::fs::write(&flux, text.replace(">=1.0.0 <2.0.0", ">= 1.0 <")).expect("write");
+    let out = tagsmith(
+        &[
+            "run",
+            ".",
+            "--dry-run",
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+        ],
+        &repo,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("clusters/prod/image-automation.yaml:34: spec.policy.semver.range: invalid semver range"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn check_gates_on_unmarked_images_and_unknown_policies() {
+    let (dir, _) = example();
+    let repo = dir.path().join("repo");
+    std::fs::write(
+        repo.join("apps/checkout/typo.yaml"),
+        "image: x # {\"$imagepolicy\": \"flux-system:chekout\"}\n",
+    )
+    .expect("write");
+    let out = tagsmith(&["check", "."], &repo);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("apps/checkout/canary.yaml:13: unmarked_image"),
+        "{text}"
+    );
+    assert!(
+        text.contains("apps/checkout/typo.yaml:1: unknown_policy"),
+        "{text}"
+    );
+    std::fs::remove_file(repo.join("apps/checkout/canary.yaml")).expect("rm");
+    std::fs::remove_file(repo.join("apps/checkout/typo.yaml")).expect("rm");
+    let out = tagsmith(&["check", "."], &repo);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -1,0 +1,166 @@
+//! The whole automation with real parts: Debian's docker-registry on loopback, a bare Git
+//! remote, Flux CRD files; then the `tagsmith` binary as a user runs it.
+
+use tagsmith::run::{run, RunOptions};
+use tagsmith_testkit::git::{git, BareRemote};
+use tagsmith_testkit::registry::LocalRegistry;
+
+fn flux_objects(registry: &str) -> String {
+    format!(
+        r#"apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata:
+  name: checkout
+  namespace: flux-system
+spec:
+  image: {registry}/team/checkout
+  interval: 1h
+  insecure: true
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata:
+  name: checkout
+  namespace: flux-system
+spec:
+  imageRepositoryRef:
+    name: checkout
+  policy:
+    semver:
+      range: ">=1.0.0 <2.0.0"
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata:
+  name: shop
+  namespace: flux-system
+spec:
+  interval: 10m
+  git:
+    commit:
+      author:
+        name: fluxcdbot
+        email: bot@example.com
+      messageTemplate: "Update {{{{ range .Changed.Changes }}}}{{{{ .NewValue }}}}{{{{ end }}}}"
+    push:
+      branch: main
+  update:
+    path: ./apps
+    strategy: Setters
+"#
+    )
+}
+
+fn manifest(registry: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {registry}/team/checkout:1.0.0 # {{\"$imagepolicy\": \"flux-system:checkout\"}}\n          args: [\"--x\"]   # untouched\n"
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn one_correct_commit_then_none() {
+    let registry = LocalRegistry::start();
+    let tags: Vec<String> = [
+        "0.9.0",
+        "1.0.0",
+        "1.3.0",
+        "1.10.1",
+        "1.11.0-rc.1",
+        "2.0.0",
+        "latest",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    registry.seed("team/checkout", &tags);
+    let remote = BareRemote::with_files(&[
+        ("clusters/flux.yaml", &flux_objects(&registry.host)),
+        ("apps/checkout.yaml", &manifest(&registry.host)),
+    ]);
+    let work = remote.clone_to("work");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut opts = RunOptions::new(&work);
+    opts.cache_dir = Some(cache.path().to_path_buf());
+
+    // Dry run: a report and a diff, nothing written.
+    opts.dry_run = true;
+    let report = runtime().block_on(run(&opts)).expect("dry run");
+    assert_eq!(report.policies[0].latest_tag.as_deref(), Some("1.10.1"));
+    let diff = report.automations[0].diff.clone().expect("diff");
+    assert!(diff.contains("--- a/apps/checkout.yaml"), "{diff}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("apps/checkout.yaml")).expect("read"),
+        manifest(&registry.host)
+    );
+    assert_eq!(remote.log("main").len(), 1);
+
+    // The real run: exactly one commit, exactly the marked value changed.
+    opts.dry_run = false;
+    let report = runtime().block_on(run(&opts)).expect("run");
+    assert_eq!(report.automations[0].pushed_branch.as_deref(), Some("main"));
+    assert_eq!(
+        remote.log("main"),
+        [
+            format!("Update {}/team/checkout:1.10.1", registry.host),
+            "initial".to_string()
+        ]
+    );
+    assert_eq!(
+        remote.show("main", "apps/checkout.yaml"),
+        manifest(&registry.host).replace("checkout:1.0.0", "checkout:1.10.1")
+    );
+    let changed = git(&remote.path, &["diff", "--name-only", "main~1", "main"]);
+    assert_eq!(changed.trim(), "apps/checkout.yaml");
+
+    // Twice: no second commit.
+    let report = runtime().block_on(run(&opts)).expect("second run");
+    assert!(report.automations[0].commit.is_none());
+    assert_eq!(remote.log("main").len(), 2);
+    assert!(
+        report.repositories[0].cached,
+        "the second scan within the interval comes from the cache"
+    );
+}
+
+#[test]
+fn a_failing_registry_leaves_a_reported_stale_policy() {
+    let registry = LocalRegistry::start();
+    registry.seed("team/checkout", &["1.0.0".to_string(), "1.2.0".to_string()]);
+    let host = registry.host.clone();
+    let remote = BareRemote::with_files(&[
+        (
+            "clusters/flux.yaml",
+            &flux_objects(&host).replace("interval: 1h", "interval: 1s"),
+        ),
+        ("apps/checkout.yaml", &manifest(&host)),
+    ]);
+    let work = remote.clone_to("work");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut opts = RunOptions::new(&work);
+    opts.cache_dir = Some(cache.path().to_path_buf());
+    opts.dry_run = true;
+    runtime()
+        .block_on(run(&opts))
+        .expect("first scan fills the cache");
+    drop(registry); // the registry goes away
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // past the 1s interval
+    let report = runtime()
+        .block_on(run(&opts))
+        .expect("runs on the stale cache");
+    let repo = &report.repositories[0];
+    assert!(repo.stale, "{repo:?}");
+    assert!(
+        repo.error.as_deref().is_some_and(|e| e.contains(&host)),
+        "{repo:?}"
+    );
+    assert!(report.policies[0].stale);
+    assert_eq!(report.policies[0].latest_tag.as_deref(), Some("1.2.0"));
+}
