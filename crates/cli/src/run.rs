@@ -19,6 +19,12 @@ pub struct RunArgs {
     /// Branch to check out with --url.
     #[arg(long, value_name = "BRANCH")]
     branch: Option<String>,
+    /// SSH private key for --url (with --known-hosts; host keys are always checked).
+    #[arg(long, value_name = "FILE", requires = "known_hosts")]
+    ssh_key: Option<PathBuf>,
+    /// known_hosts file for --ssh-key.
+    #[arg(long, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
     /// Show the diff and commit messages; write, commit and push nothing.
     #[arg(long)]
     dry_run: bool,
@@ -70,12 +76,29 @@ fn classify(e: RunError) -> anyhow::Error {
 /// Runs `run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _clone_dir;
+    let mut clone_auth = None;
     let root = match &args.url {
         Some(url) => {
             let dir = tempfile::tempdir()?;
             let path = dir.path().join("repo");
-            tagsmith::git::Repository::clone(url, &path, args.branch.as_deref())
-                .map_err(|e| classify(e.into()))?;
+            let auth = match (&args.ssh_key, &args.known_hosts) {
+                (Some(key), Some(hosts)) => tagsmith::git::GitAuth::SshKey {
+                    username: "git".into(),
+                    private_key: tagsmith::git::KeySource::Path(key.clone()),
+                    passphrase: None,
+                    known_hosts: std::fs::read_to_string(hosts)
+                        .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", hosts.display())))?,
+                },
+                _ => tagsmith::git::GitAuth::None,
+            };
+            tagsmith::git::Repository::clone_with_auth(
+                url,
+                &path,
+                args.branch.as_deref(),
+                auth.clone(),
+            )
+            .map_err(|e| classify(e.into()))?;
+            clone_auth = Some(auth);
             _clone_dir = dir;
             path
         }
@@ -93,6 +116,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     opts.docker_config = args.docker_config.clone();
     opts.secrets_dir = args.secrets_dir.clone();
     opts.push = !args.no_push;
+    opts.git_auth = clone_auth;
     if args.no_cache {
         opts.cache_dir = None;
     } else if let Some(dir) = &args.cache_dir {

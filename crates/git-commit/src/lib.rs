@@ -23,9 +23,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod auth;
 mod repo;
 mod template;
 
+pub use auth::{GitAuth, KeySource, Secret};
 pub use repo::{
     commit_and_push, ApplyError, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository,
     Signature,

@@ -1,8 +1,9 @@
 //! Git operations on `git2`: open or clone, switch to the push branch, commit exactly the
 //! changed files, push, and on a rejected push re-run the change on the new tip.
 
+use crate::auth::GitAuth;
 use crate::GitError;
-use git2::{FetchOptions, PushOptions, RemoteCallbacks, ResetType};
+use git2::{FetchOptions, PushOptions, ResetType};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
@@ -61,9 +62,10 @@ pub enum PushOutcome {
     },
 }
 
-/// A local clone with a work tree.
+/// A local clone with a work tree, and the credentials for its remote.
 pub struct Repository {
     repo: git2::Repository,
+    auth: GitAuth,
 }
 
 impl std::fmt::Debug for Repository {
@@ -94,20 +96,43 @@ impl Repository {
                 message: "a bare repository has no work tree".into(),
             });
         }
-        Ok(Repository { repo })
+        Ok(Repository {
+            repo,
+            auth: GitAuth::None,
+        })
+    }
+
+    /// Uses `auth` for fetches and pushes.
+    pub fn with_auth(mut self, auth: GitAuth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// Clones `url` into `dir`, checking out `branch` (the remote's default when `None`).
     pub fn clone(url: &str, dir: &Path, branch: Option<&str>) -> Result<Self, GitError> {
+        Self::clone_with_auth(url, dir, branch, GitAuth::None)
+    }
+
+    /// Clones with credentials (SSH key with known_hosts, or HTTPS basic/token).
+    pub fn clone_with_auth(
+        url: &str,
+        dir: &Path,
+        branch: Option<&str>,
+        auth: GitAuth,
+    ) -> Result<Self, GitError> {
         let mut builder = git2::build::RepoBuilder::new();
         if let Some(b) = branch {
             builder.branch(b);
         }
+        let mut fetch = FetchOptions::new();
+        fetch.remote_callbacks(auth.callbacks());
+        builder.fetch_options(fetch);
         let repo = builder.clone(url, dir).map_err(|e| GitError::Git {
             context: format!("cloning {} into {}", redact_url(url), dir.display()),
             message: e.message().to_string(),
         })?;
-        Ok(Repository { repo })
+        drop(builder);
+        Ok(Repository { repo, auth })
     }
 
     /// The work tree.
@@ -224,7 +249,9 @@ impl Repository {
             .find_remote(remote)
             .map_err(git_err("finding the remote"))?;
         let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-        r.fetch(&[&refspec], Some(&mut FetchOptions::new()), None)
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(self.auth.callbacks());
+        r.fetch(&[&refspec], Some(&mut opts), None)
             .map_err(git_err("fetching"))
     }
 
@@ -235,7 +262,7 @@ impl Repository {
             .find_remote(remote)
             .map_err(git_err("finding the remote"))?;
         let rejected: RefCell<Option<String>> = RefCell::new(None);
-        let mut callbacks = RemoteCallbacks::new();
+        let mut callbacks = self.auth.callbacks();
         callbacks.push_update_reference(|_, status| {
             if let Some(msg) = status {
                 *rejected.borrow_mut() = Some(msg.to_string());

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, MessageTemplate, PushOutcome,
-    PushTarget, Repository, Signature, TemplateData,
+    commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, GitAuth, KeySource,
+    MessageTemplate, PushOutcome, PushTarget, Repository, Secret, Signature, TemplateData,
 };
 use tagsmith_image_policy_core::{Exclusions, Explanation, ImagePolicy};
 use tagsmith_marker_setter::{plan_tree, Policies, SetterResult, TreeOptions};
@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub max_push_attempts: u32,
     /// Registry scans in flight at once.
     pub concurrency: usize,
+    /// Git credentials for every automation, instead of their GitRepository's secret.
+    pub git_auth: Option<GitAuth>,
 }
 
 impl RunOptions {
@@ -64,6 +66,7 @@ impl RunOptions {
             push: true,
             max_push_attempts: 3,
             concurrency: 8,
+            git_auth: None,
         }
     }
 }
@@ -355,7 +358,7 @@ pub async fn run_objects(opts: &RunOptions, objects: &FluxObjects) -> Result<Run
     // Set, commit, push: every automation.
     let mut automations = Vec::new();
     for automation in &objects.automations {
-        automations.push(run_automation(opts, automation, &latest)?);
+        automations.push(run_automation(opts, automation, objects, &latest)?);
     }
     Ok(RunReport {
         repositories,
@@ -404,9 +407,60 @@ fn change_records(update_path: &str, result: &SetterResult) -> Vec<ChangeRecord>
         .collect()
 }
 
+/// The push credentials of an automation: its GitRepository's `secretRef`, read from
+/// `--secrets-dir` with the keys of a Flux git secret (`identity`, `known_hosts`, or
+/// `username` + `password`). No secret, no credentials (file://, git://, or SSH agent-less
+/// public remotes).
+pub fn git_auth(
+    opts: &RunOptions,
+    automation: &Automation,
+    objects: &FluxObjects,
+) -> Result<GitAuth, RunError> {
+    if let Some(auth) = &opts.git_auth {
+        return Ok(auth.clone());
+    }
+    let Some(source) = &automation.source else {
+        return Ok(GitAuth::None);
+    };
+    let Some(git_repo) = objects
+        .git_repositories
+        .iter()
+        .find(|g| &g.origin.key() == source)
+    else {
+        return Ok(GitAuth::None);
+    };
+    let (Some(secret), Some(dir)) = (&git_repo.secret_ref, &opts.secrets_dir) else {
+        return Ok(GitAuth::None);
+    };
+    let base = dir.join(&git_repo.origin.namespace).join(secret);
+    let read = |key: &str| std::fs::read_to_string(base.join(key)).ok();
+    if base.join("identity").is_file() {
+        let known_hosts = read("known_hosts").ok_or_else(|| RunError::InvalidObject {
+            file: git_repo.origin.file.clone(),
+            line: git_repo.origin.line,
+            field: "spec.secretRef".into(),
+            message: format!("{} has an identity but no known_hosts; refusing to connect without host key checking", base.display()),
+        })?;
+        return Ok(GitAuth::SshKey {
+            username: "git".into(),
+            private_key: KeySource::Path(base.join("identity")),
+            passphrase: read("password").map(Secret::new),
+            known_hosts,
+        });
+    }
+    if let (Some(username), Some(password)) = (read("username"), read("password")) {
+        return Ok(GitAuth::Basic {
+            username: username.trim().to_string(),
+            password: Secret::new(password.trim()),
+        });
+    }
+    Ok(GitAuth::None)
+}
+
 fn run_automation(
     opts: &RunOptions,
     automation: &Automation,
+    objects: &FluxObjects,
     latest: &BTreeMap<String, (String, BTreeMap<String, String>)>,
 ) -> Result<AutomationReport, RunError> {
     let policies = policies_for(automation, latest)?;
@@ -440,7 +494,7 @@ fn run_automation(
         report.result = plan.result().clone();
         return Ok(report);
     }
-    let repo = Repository::open(&opts.root)?;
+    let repo = Repository::open(&opts.root)?.with_auth(git_auth(opts, automation, objects)?);
     let commit = CommitOptions {
         author: Signature {
             name: automation.author_name.clone(),

@@ -170,3 +170,91 @@ impl Drop for GitDaemon {
         let _ = self.child.wait();
     }
 }
+
+/// An OpenSSH server on 127.0.0.1 (a high port), with its own host key and one authorized
+/// user key, both generated in a temp dir; git runs over it as the current user. Stopped
+/// on drop.
+pub struct SshServer {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// The port.
+    pub port: u16,
+}
+
+impl SshServer {
+    /// Starts sshd authorizing a freshly generated user key.
+    pub fn start() -> Self {
+        let sshd = require("sshd");
+        let keygen = require("ssh-keygen");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path();
+        for (name, kind) in [("host_key", "ed25519"), ("user_key", "ed25519")] {
+            let status = Command::new(&keygen)
+                .args(["-q", "-t", kind, "-N", "", "-f"])
+                .arg(p.join(name))
+                .status()
+                .expect("ssh-keygen");
+            assert!(status.success());
+        }
+        std::fs::copy(p.join("user_key.pub"), p.join("authorized_keys")).expect("authorized_keys");
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\nPidFile {pid}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n",
+            host = p.join("host_key").display(),
+            auth = p.join("authorized_keys").display(),
+            pid = p.join("sshd.pid").display(),
+        );
+        std::fs::write(p.join("sshd_config"), config).expect("sshd_config");
+        // sshd wants its privilege-separation folder.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(p.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SshServer { child, dir, port }
+    }
+
+    /// The user's private key file.
+    pub fn user_key(&self) -> PathBuf {
+        self.dir.path().join("user_key")
+    }
+
+    /// A `known_hosts` line for this server.
+    pub fn known_hosts(&self) -> String {
+        let public =
+            std::fs::read_to_string(self.dir.path().join("host_key.pub")).expect("host key");
+        let mut parts = public.split_whitespace();
+        let (kind, blob) = (parts.next().expect("kind"), parts.next().expect("blob"));
+        format!("[127.0.0.1]:{} {kind} {blob}\n", self.port)
+    }
+
+    /// The current user's name (sshd logs in as them).
+    pub fn user() -> String {
+        std::env::var("USER").unwrap_or_else(|_| "root".into())
+    }
+
+    /// `ssh://user@127.0.0.1:PORT/<absolute path>`.
+    pub fn url(&self, path: &Path) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            Self::user(),
+            self.port,
+            path.display()
+        )
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
