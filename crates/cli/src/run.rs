@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// Commit locally but do not push.
     #[arg(long)]
     no_push: bool,
+    /// Read the Flux objects from this file instead of the YAML under PATH.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Keep running: rerun on the shortest interval until SIGTERM or Ctrl-C.
     #[arg(long)]
     watch: bool,
@@ -117,6 +120,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     opts.secrets_dir = args.secrets_dir.clone();
     opts.push = !args.no_push;
     opts.git_auth = clone_auth;
+    opts.config = args.config.clone();
     if args.no_cache {
         opts.cache_dir = None;
     } else if let Some(dir) = &args.cache_dir {
@@ -134,7 +138,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         loop {
-            let objects = tagsmith::crd::FluxObjects::load_tree(&opts.root).map_err(classify)?;
+            let objects = match &opts.config {
+                Some(file) => tagsmith::crd::FluxObjects::load_file(file),
+                None => tagsmith::crd::FluxObjects::load_tree(&opts.root),
+            }
+            .map_err(classify)?;
             match run_pipeline(&opts).await {
                 Ok(report) => print_report(&report, args.json)?,
                 Err(e) if e.is_invalid_input() => return Err(classify(e)),

@@ -298,3 +298,39 @@ fn many_images_concurrently_each_with_its_own_result() {
         "not_found"
     );
 }
+
+#[test]
+fn bearer_token_challenge_is_followed() {
+    // The registry answers 401 with a Bearer challenge; the token service hands out a token
+    // for the basic credentials; the listing is retried with it.
+    let token_host = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let realm = std::sync::Arc::clone(&token_host);
+    let server = FaultServer::start(50, move |path, _| {
+        if path.starts_with("/token") {
+            return Reply::json(200, r#"{"token": "t0ken", "expires_in": 300}"#);
+        }
+        let host = realm.lock().expect("lock").clone();
+        if path == "/v2/" || !path.contains("tags") {
+            return Reply::json(401, "{}").header(
+                "WWW-Authenticate",
+                &format!("Bearer realm=\"http://{host}/token\",service=\"test\""),
+            );
+        }
+        Reply::json(200, &tags_json(&["1.0.0", "1.1.0"]))
+    });
+    *token_host.lock().expect("lock") = server.host.clone();
+    let rt = runtime();
+    let source = insecure(Credentials::Basic {
+        username: "robot".into(),
+        password: Secret::new("pw"),
+    });
+    let tags = rt
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect("token flow");
+    assert_eq!(tags, ["1.0.0", "1.1.0"]);
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(|r| r.contains("/token")),
+        "{requests:?}"
+    );
+}

@@ -268,6 +268,19 @@ impl FluxObjects {
         Ok(objects)
     }
 
+    /// Reads the Flux objects of one file (a separate configuration, outside the tree).
+    pub fn load_file(file: &Path) -> Result<Self, RunError> {
+        let text = std::fs::read_to_string(file).map_err(|e| RunError::InvalidObject {
+            file: file.to_path_buf(),
+            line: 0,
+            field: "-".into(),
+            message: e.to_string(),
+        })?;
+        let mut objects = FluxObjects::default();
+        objects.add_text(file, &text)?;
+        Ok(objects)
+    }
+
     /// Reads the Flux objects of one file's text.
     pub fn add_text(&mut self, file: &Path, text: &str) -> Result<(), RunError> {
         let docs = parse_documents(text).map_err(|(line, message)| RunError::InvalidObject {

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// Git credentials for every automation, instead of their GitRepository's secret.
     pub git_auth: Option<GitAuth>,
+    /// Read the Flux objects from this file instead of the YAML under `root`.
+    pub config: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -67,6 +69,7 @@ impl RunOptions {
             max_push_attempts: 3,
             concurrency: 8,
             git_auth: None,
+            config: None,
         }
     }
 }
@@ -288,7 +291,10 @@ async fn scan_repository(
 
 /// Runs every automation under `opts.root`.
 pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
-    let objects = FluxObjects::load_tree(&opts.root)?;
+    let objects = match &opts.config {
+        Some(file) => FluxObjects::load_file(file)?,
+        None => FluxObjects::load_tree(&opts.root)?,
+    };
     objects.validate()?;
     run_objects(opts, &objects).await
 }
