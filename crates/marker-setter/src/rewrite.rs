@@ -488,11 +488,13 @@ fn find_markers(text: &str, lines: &LineIndex, events: &Events) -> Vec<MarkerCom
     markers
 }
 
-/// Flux strips the leading `#`s and reads the rest as JSON.
+/// Flux (kyaml `fieldmeta`) strips the leading `#`s and decodes the rest as a JSON object of
+/// strings (`map[string]string`): other string keys are tolerated, a non-string value anywhere
+/// makes it an ordinary comment, and an empty setter name is no marker.
 fn parse_marker_comment(comment: &str) -> Option<String> {
     let json = comment.trim_start_matches('#');
-    let value: serde_json::Value = serde_json::from_str(json.trim_end()).ok()?;
-    value.get(MARKER_KEY)?.as_str().map(str::to_string)
+    let map: std::collections::HashMap<String, String> = serde_json::from_str(json).ok()?;
+    map.get(MARKER_KEY).filter(|s| !s.is_empty()).cloned()
 }
 
 /// Whether byte `pos` of `line_no` falls inside a quoted scalar that starts on that line
@@ -749,6 +751,23 @@ mod tests {
                 "{comment}: {text}"
             );
             assert_eq!(out.objects.len(), 1);
+        }
+    }
+
+    #[test]
+    fn marker_json_is_a_map_of_strings_as_in_flux() {
+        let (text, _) =
+            run("image: old # {\"$imagepolicy\": \"flux-system:app\", \"note\": \"x\"}\n");
+        assert!(text.starts_with("image: reg.example.com/team/app:1.4.2 #"));
+        for comment in [
+            r#"# {"$imagepolicy": "flux-system:app", "n": 1}"#,
+            r#"# {"$imagepolicy": ""}"#,
+            r#"# $imagepolicy: flux-system:app"#,
+        ] {
+            let yaml = format!("image: old {comment}\n");
+            let (text, out) = run(&yaml);
+            assert_eq!(text, yaml, "{comment}");
+            assert!(out.warnings.is_empty(), "{comment}: {:?}", out.warnings);
         }
     }
 
