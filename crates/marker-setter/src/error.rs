@@ -23,6 +23,14 @@ pub enum SetterError {
         /// The key given.
         key: String,
     },
+    /// An include/exclude glob that does not compile.
+    #[error("glob {pattern:?}: {reason}")]
+    InvalidGlob {
+        /// The pattern given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The root to walk does not exist or is not a directory.
     #[error("{}: {reason}", path.display())]
     InvalidRoot {
@@ -53,6 +61,7 @@ impl SetterError {
         match self {
             SetterError::InvalidImageRef { .. } => "invalid_image_ref",
             SetterError::InvalidPolicyKey { .. } => "invalid_policy_key",
+            SetterError::InvalidGlob { .. } => "invalid_glob",
             SetterError::InvalidRoot { .. } => "invalid_root",
             SetterError::Io { .. } => "io",
             SetterError::Conflict { .. } => "conflict",
@@ -65,6 +74,7 @@ impl SetterError {
             self,
             SetterError::InvalidImageRef { .. }
                 | SetterError::InvalidPolicyKey { .. }
+                | SetterError::InvalidGlob { .. }
                 | SetterError::InvalidRoot { .. }
         )
     }

@@ -507,14 +507,20 @@ fn inside_scalar(
     pos: usize,
 ) -> bool {
     let line_start = lines.starts[line_no - 1];
-    events
-        .scalars
+    on_line(&events.scalars, line_no, |s| s.line)
         .iter()
-        .filter(|s| s.line == line_no)
         .any(|s| match span(s, lines, text) {
             Ok((start, end, _)) => start < line_start + pos && line_start + pos < end,
             Err(_) => false,
         })
+}
+
+/// The items starting on `line`: events come in document order, so their lines never
+/// decrease and a binary search finds the run.
+fn on_line<T>(items: &[T], line: usize, line_of: impl Fn(&T) -> usize) -> &[T] {
+    let from = items.partition_point(|t| line_of(t) < line);
+    let to = items.partition_point(|t| line_of(t) <= line);
+    &items[from..to.max(from)]
 }
 
 type Refusal = (&'static str, String);
@@ -533,10 +539,8 @@ fn bind(
         let above = lines.line(text, marker.line.wrapping_sub(1));
         let single = marker.line == 1 || !above.trim_start().starts_with('#');
         // The first node on the next line, past the sequence that holds it.
-        let item = events
-            .nodes
+        let item = on_line(&events.nodes, marker.line + 1, |n| n.line)
             .iter()
-            .filter(|n| n.line == marker.line + 1)
             .find(|n| !(n.kind == NodeKind::Collection && n.role != Role::Item));
         return match item {
             Some(NodeStart {
@@ -564,12 +568,14 @@ fn bind(
         };
     }
     // Line comment: the last node starting on this line before the `#`.
-    let node = events.nodes.iter().enumerate().rfind(|(_, n)| {
-        n.line == marker.line
-            && lines
-                .offset(text, n.line, n.col)
-                .is_some_and(|o| o < line_start + marker.hash)
+    let first = events.nodes.partition_point(|n| n.line < marker.line);
+    let same_line = on_line(&events.nodes, marker.line, |n| n.line);
+    let node = same_line.iter().enumerate().rfind(|(_, n)| {
+        lines
+            .offset(text, n.line, n.col)
+            .is_some_and(|o| o < line_start + marker.hash)
     });
+    let node = node.map(|(i, n)| (first + i, n));
     let Some((index, node)) = node else {
         return Err((
             "multiline_scalar",

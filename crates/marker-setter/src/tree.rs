@@ -11,10 +11,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Which files a tree run reads.
+///
+/// A file is read when its name ends with one of `extensions`, its root-relative,
+/// `/`-separated path matches one of `include` (all paths when empty) and none of `exclude`.
+/// Globs use `globset` syntax (`**/*.yaml`, `apps/{a,b}/**`, `*` stays within one folder).
 #[derive(Debug, Clone)]
 pub struct TreeOptions {
-    /// File name suffixes to read (default `.yaml`, `.yml`).
+    /// File name suffixes to read (default `.yaml`, `.yml`, as Flux).
     pub extensions: Vec<String>,
+    /// Globs a file's relative path must match (default: none, every path).
+    pub include: Vec<String>,
+    /// Globs of relative paths to skip (default: none).
+    pub exclude: Vec<String>,
     /// Worker threads for the walk (0: one per core).
     pub threads: usize,
 }
@@ -23,9 +31,35 @@ impl Default for TreeOptions {
     fn default() -> Self {
         TreeOptions {
             extensions: vec![".yaml".into(), ".yml".into()],
+            include: Vec::new(),
+            exclude: Vec::new(),
             threads: 0,
         }
     }
+}
+
+fn glob_set(patterns: &[String]) -> Result<Option<globset::GlobSet>, SetterError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| SetterError::InvalidGlob {
+                pattern: pattern.clone(),
+                reason: e.kind().to_string(),
+            })?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| SetterError::InvalidGlob {
+            pattern: patterns.join(", "),
+            reason: e.to_string(),
+        })
 }
 
 /// The changes in one file.
@@ -184,6 +218,8 @@ pub fn plan_tree(
         path: root.to_path_buf(),
         reason: e.to_string(),
     })?;
+    let include = glob_set(&opts.include)?;
+    let exclude = glob_set(&opts.exclude)?;
     let finder = memmem::Finder::new(crate::MARKER_KEY.as_bytes());
     let state = Mutex::new((Vec::<PlannedFile>::new(), SetterResult::default()));
     let walker = WalkBuilder::new(root)
@@ -197,9 +233,19 @@ pub fn plan_tree(
         let finder = &finder;
         let state = &state;
         let canonical_root = &canonical_root;
+        let (include, exclude) = (&include, &exclude);
         Box::new(move |entry| {
-            let Ok(entry) = entry else {
-                return WalkState::Continue;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    lock(state).1.warnings.push(Warning {
+                        path: walk_error_path(root, &err),
+                        line: 0,
+                        code: "unreadable".into(),
+                        message: format!("cannot walk: {err}"),
+                    });
+                    return WalkState::Continue;
+                }
             };
             let name = entry.file_name().to_string_lossy();
             if !opts
@@ -210,6 +256,11 @@ pub fn plan_tree(
                 return WalkState::Continue;
             }
             let relative = relative_path(root, entry.path());
+            if include.as_ref().is_some_and(|g| !g.is_match(&relative))
+                || exclude.as_ref().is_some_and(|g| g.is_match(&relative))
+            {
+                return WalkState::Continue;
+            }
             let Some(file_type) = entry.file_type() else {
                 return WalkState::Continue;
             };
@@ -293,6 +344,19 @@ pub fn apply_tree(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn walk_error_path(root: &Path, err: &ignore::Error) -> String {
+    fn find(err: &ignore::Error) -> Option<&Path> {
+        match err {
+            ignore::Error::WithPath { path, .. } => Some(path),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                find(err)
+            }
+            _ => None,
+        }
+    }
+    find(err).map_or_else(String::new, |p| relative_path(root, p))
 }
 
 fn relative_path(root: &Path, path: &Path) -> String {

@@ -229,3 +229,108 @@ fn missing_root_is_an_error() {
     assert_eq!(err.code(), "invalid_root");
     assert!(err.to_string().contains("/nonexistent/tagsmith"));
 }
+
+#[test]
+fn include_and_exclude_globs_select_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marked = "image: old # {\"$imagepolicy\": \"ns:app\"}\n";
+    for rel in [
+        "apps/a.yaml",
+        "apps/skip/b.yaml",
+        "infra/c.yml",
+        "apps/d.json",
+    ] {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, marked).expect("write");
+    }
+    let policies = Policies::from_map([("ns:app", "app:2")]).expect("policies");
+    let changed = |opts: TreeOptions| -> Vec<String> {
+        plan_tree(dir.path(), &policies, &opts)
+            .expect("plan")
+            .changed_paths()
+            .iter()
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .collect()
+    };
+    assert_eq!(
+        changed(TreeOptions::default()),
+        ["apps/a.yaml", "apps/skip/b.yaml", "infra/c.yml"]
+    );
+    assert_eq!(
+        changed(TreeOptions {
+            include: vec!["apps/**".into()],
+            exclude: vec!["**/skip/**".into()],
+            ..TreeOptions::default()
+        }),
+        ["apps/a.yaml"]
+    );
+    // `*` does not cross folders.
+    assert_eq!(
+        changed(TreeOptions {
+            include: vec!["*.yaml".into()],
+            ..TreeOptions::default()
+        }),
+        Vec::<String>::new()
+    );
+    let err = plan_tree(
+        dir.path(),
+        &policies,
+        &TreeOptions {
+            include: vec!["apps/[".into()],
+            ..TreeOptions::default()
+        },
+    )
+    .expect_err("bad glob");
+    assert_eq!(err.code(), "invalid_glob");
+    assert!(err.to_string().contains("apps/["), "{err}");
+}
+
+#[test]
+fn huge_and_non_utf8_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // About 12 MB in one multi-document file, a marker every 100th line.
+    let mut huge = String::new();
+    let mut expected = String::new();
+    for i in 0..100_000 {
+        if i % 100 == 0 {
+            huge.push_str(&format!(
+                "---\nkind: Pod\nmetadata:\n  name: p{i}\nimage: reg.example.com/app:1.0.0 # {{\"$imagepolicy\": \"ns:app\"}}\n"
+            ));
+            expected.push_str(&format!(
+                "---\nkind: Pod\nmetadata:\n  name: p{i}\nimage: reg.example.com/app:2.0.0 # {{\"$imagepolicy\": \"ns:app\"}}\n"
+            ));
+        } else {
+            let line =
+                format!("key{i}: \"value with some padding to make lines longer {i}\"  # note\n");
+            huge.push_str(&line);
+            expected.push_str(&line);
+        }
+    }
+    std::fs::write(dir.path().join("huge.yaml"), &huge).expect("write");
+    // Latin-1 bytes: not UTF-8, so left as is with a warning.
+    let latin1 = b"name: caf\xe9\nimage: old # {\"$imagepolicy\": \"ns:app\"}\n";
+    std::fs::write(dir.path().join("latin1.yaml"), latin1).expect("write");
+
+    let policies = Policies::from_map([("ns:app", "reg.example.com/app:2.0.0")]).expect("policies");
+    let result = tagsmith_marker_setter::apply_tree(dir.path(), &policies, &TreeOptions::default())
+        .expect("apply");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("huge.yaml")).expect("read"),
+        expected
+    );
+    assert_eq!(result.changes().count(), 1_000);
+    let objects: Vec<_> = result.files[0].objects.iter().collect();
+    assert_eq!(objects.len(), 1_000, "one object per document");
+    assert_eq!(objects[1].object.name.as_deref(), Some("p100"));
+    assert_eq!(
+        std::fs::read(dir.path().join("latin1.yaml")).expect("read"),
+        latin1
+    );
+    let codes: Vec<(&str, &str)> = result
+        .warnings
+        .iter()
+        .map(|w| (w.path.as_str(), w.code.as_str()))
+        .collect();
+    assert_eq!(codes, [("latin1.yaml", "not_utf8")]);
+}
