@@ -40,6 +40,18 @@ pub enum ScanError {
         /// Time spent.
         elapsed_ms: u64,
     },
+    /// Requests kept timing out (connect or read) until the retry budget ran out.
+    #[error("registry {registry} did not answer for {image} within {timeout_ms} ms, {attempts} times; gave up")]
+    Timeout {
+        /// Registry host.
+        registry: String,
+        /// Image.
+        image: String,
+        /// Requests made.
+        attempts: u32,
+        /// The per-request timeout.
+        timeout_ms: u64,
+    },
     /// Another HTTP failure (5xx after retries, unexpected status, bad body).
     #[error("registry {registry} failed for {image}{}: {message}", status.map(|s| format!(" with HTTP {s}")).unwrap_or_default())]
     Http {
@@ -79,6 +91,7 @@ impl ScanError {
             ScanError::AuthFailed { .. } => "auth_failed",
             ScanError::NotFound { .. } => "not_found",
             ScanError::RateLimited { .. } => "rate_limited",
+            ScanError::Timeout { .. } => "timeout",
             ScanError::Http { .. } => "http",
             ScanError::Config { .. } => "config",
             ScanError::NotInSnapshot { .. } => "not_in_snapshot",

@@ -108,3 +108,40 @@ pub async fn scan_many(
     }
     results
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SnapshotTagSource;
+
+    fn run(source: &SnapshotTagSource, exclusions: &Exclusions) -> ScanResult {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(scan(source, "reg.example.com/app", exclusions))
+            .expect("scan")
+    }
+
+    #[test]
+    fn latest_tags_are_the_ten_greatest_in_reverse_string_order_like_flux() {
+        // Flux's image-reflector-controller sorts the tags in reverse string order and
+        // keeps 10: "10.0.0" sorts below "2.2.2".
+        let source = SnapshotTagSource::from_text(
+            "reg.example.com/app: ['1.0.0', '0.0.8', '1.2.5', '3.0.1', '1.0.1', '5.1.1', '4.1.0', '4.5.0', '4.0.3', '2.2.2', '10.0.0', 'x.sig']",
+        )
+        .expect("snapshot");
+        let result = run(&source, &Exclusions::flux_default());
+        assert_eq!(
+            result.latest_tags,
+            [
+                "5.1.1", "4.5.0", "4.1.0", "4.0.3", "3.0.1", "2.2.2", "10.0.0", "1.2.5", "1.0.1",
+                "1.0.0"
+            ]
+        );
+        assert_eq!(result.tag_count, 11);
+        assert_eq!(result.excluded_count, 1);
+        let none = run(&source, &Exclusions::none());
+        assert_eq!((none.tag_count, none.excluded_count), (12, 0));
+        assert_eq!(none.latest_tags[0], "x.sig");
+    }
+}

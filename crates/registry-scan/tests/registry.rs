@@ -243,8 +243,9 @@ fn slow_and_truncated_answers_fail_clearly() {
     let err = rt
         .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
         .expect_err("times out");
-    assert_eq!(err.code(), "http", "{err}");
+    assert_eq!(err.code(), "timeout", "{err}");
     assert!(err.to_string().contains(&server.host));
+    assert!(err.to_string().contains("4 times"), "{err}");
 
     let server = FaultServer::start(50, |path, _| {
         if path == "/v2/" {
@@ -333,4 +334,198 @@ fn bearer_token_challenge_is_followed() {
         requests.iter().any(|r| r.contains("/token")),
         "{requests:?}"
     );
+}
+
+fn tag_requests(server: &FaultServer) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/tags/list"))
+        .count()
+}
+
+#[test]
+fn retry_after_beyond_the_budget_gives_up_at_once() {
+    // The registry asks for an hour; the budget is 10 s: no hammering, one request, a
+    // typed error naming the registry.
+    let server = FaultServer::start(50, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(429, "").header("Retry-After", "3600")
+    });
+    let rt = runtime();
+    let err = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("rate limited");
+    assert_eq!(err.code(), "rate_limited", "{err}");
+    assert!(err.to_string().contains(&server.host), "{err}");
+    assert!(err.to_string().contains("1 times"), "{err}");
+    assert_eq!(tag_requests(&server), 1);
+}
+
+#[test]
+fn retry_after_is_waited_then_the_listing_succeeds() {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let server = FaultServer::start(50, move |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::json(429, "").header("Retry-After", "1")
+        } else {
+            Reply::json(200, &tags_json(&["1.0.0"]))
+        }
+    });
+    let rt = runtime();
+    let tags = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect("retried after Retry-After");
+    assert_eq!(tags, ["1.0.0"]);
+    assert_eq!(tag_requests(&server), 2);
+}
+
+/// A server that pages `all` by `cap` per page whatever `n` asks, continuing after `last`;
+/// with `link`, it sends `Link: <...>; rel="next"` as Docker Hub and GHCR do.
+fn paging_server(all: Vec<String>, cap: usize, link: bool) -> FaultServer {
+    FaultServer::start(200, move |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let last = path
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("last="))
+            .map(str::to_string);
+        let start = last.map_or(0, |l| {
+            all.iter()
+                .position(|t| *t == l)
+                .map_or(all.len(), |p| p + 1)
+        });
+        let page: Vec<&str> = all[start..].iter().take(cap).map(String::as_str).collect();
+        let mut reply = Reply::json(200, &tags_json(&page));
+        if link && start + page.len() < all.len() {
+            let next = format!(
+                "</v2/team/app/tags/list?n={cap}&last={}>; rel=\"next\"",
+                page[page.len() - 1]
+            );
+            reply = reply.header("Link", &next);
+        }
+        reply
+    })
+}
+
+#[test]
+fn follows_link_when_the_registry_caps_the_page_below_n() {
+    // We ask for 1000 per page; the registry serves 100 (as many do): only the Link header
+    // says there is more.
+    let all: Vec<String> = (0..250).map(|i| format!("v{i:04}")).collect();
+    let server = paging_server(all.clone(), 100, true);
+    let rt = runtime();
+    let tags = rt
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect("pages");
+    assert_eq!(tags, all);
+    assert_eq!(tag_requests(&server), 3);
+}
+
+#[test]
+fn full_pages_without_link_continue_after_the_last_tag() {
+    let all: Vec<String> = (0..250).map(|i| format!("v{i:04}")).collect();
+    let server = paging_server(all.clone(), 100, false);
+    let source = OciTagSource::new(RegistryOptions {
+        insecure: true,
+        page_size: 100,
+        retry: fast_retries(),
+        ..RegistryOptions::default()
+    })
+    .expect("source");
+    let rt = runtime();
+    let tags = rt
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect("pages");
+    assert_eq!(tags, all);
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(|r| r.contains("last=v0199")),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn an_expired_token_is_renewed_once() {
+    // Tags requests: 1st OK; 2nd refused (the cached token expired), 3rd OK with a new
+    // token; from the 4th on everything is refused.
+    let tag_calls = std::sync::atomic::AtomicUsize::new(0);
+    let token_host = Arc::new(std::sync::Mutex::new(String::new()));
+    let realm = Arc::clone(&token_host);
+    let server = FaultServer::start(50, move |path, _| {
+        let host = realm.lock().expect("lock").clone();
+        let challenge = Reply::json(401, "{}").header(
+            "WWW-Authenticate",
+            &format!("Bearer realm=\"http://{host}/token\",service=\"test\""),
+        );
+        if path.starts_with("/token") {
+            return Reply::json(200, r#"{"token": "t0ken"}"#);
+        }
+        if !path.contains("/tags/list") {
+            return challenge;
+        }
+        match tag_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 | 2 => Reply::json(200, &tags_json(&["1.0.0"])),
+            _ => challenge,
+        }
+    });
+    *token_host.lock().expect("lock") = server.host.clone();
+    let rt = runtime();
+    let source = insecure(Credentials::Anonymous);
+    let image = format!("{}/team/app", server.host);
+    let tokens = |s: &FaultServer| s.requests().iter().filter(|r| r.contains("/token")).count();
+    assert_eq!(
+        rt.block_on(source.list_tags(&image)).expect("first"),
+        ["1.0.0"]
+    );
+    assert_eq!(tokens(&server), 1);
+    assert_eq!(
+        rt.block_on(source.list_tags(&image)).expect("renewed"),
+        ["1.0.0"]
+    );
+    assert_eq!(tokens(&server), 2);
+    assert_eq!(tag_requests(&server), 3);
+    let err = rt.block_on(source.list_tags(&image)).expect_err("refused");
+    assert_eq!(err.code(), "auth_failed", "{err}");
+    // One renewal, not a loop.
+    assert_eq!(tag_requests(&server), 5);
+    assert_eq!(tokens(&server), 3);
+}
+
+#[test]
+fn bad_ca_bundle_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate").expect("write");
+    let err = OciTagSource::new(RegistryOptions {
+        ca_bundle: Some(ca.clone()),
+        ..RegistryOptions::default()
+    })
+    .expect_err("bad bundle");
+    assert_eq!(err.code(), "config");
+    assert!(err.to_string().contains(&ca.display().to_string()), "{err}");
+}
+
+#[test]
+fn digest_of_a_multi_arch_image_is_the_index_digest() {
+    let registry = LocalRegistry::start();
+    let (index_digest, platform_digest) = registry.seed_index("team/multi", "2.0.0");
+    assert_ne!(index_digest, platform_digest);
+    let rt = runtime();
+    let source = insecure(Credentials::Anonymous);
+    let image = format!("{}/team/multi", registry.host);
+    let got = rt
+        .block_on(source.resolve_digest(&image, "2.0.0"))
+        .expect("digest");
+    assert_eq!(got, index_digest);
+    let err = rt
+        .block_on(source.resolve_digest(&image, "9.9.9"))
+        .expect_err("no such tag");
+    assert_eq!(err.code(), "not_found", "{err}");
 }

@@ -40,7 +40,14 @@ impl LocalRegistry {
 
     fn start_with(auth: Option<(String, String)>) -> Self {
         let bin = require("docker-registry");
-        let dir = tempfile::tempdir().expect("tempdir");
+        // Storage on tmpfs when there is one: the registry writes a few small files per
+        // tag, and creating and deleting tens of thousands of them on a disk under load
+        // took a minute where tmpfs takes a second.
+        let dir = tempfile::Builder::new()
+            .prefix("tagsmith-registry-")
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .expect("tempdir");
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
@@ -149,32 +156,87 @@ impl LocalRegistry {
         digest
     }
 
-    /// Pushes one small image to `repo` under every tag in `tags`; returns its manifest
-    /// digest. Tags are plain PUTs of the same manifest, so thousands take seconds.
-    pub fn seed(&self, repo: &str, tags: &[String]) -> String {
+    /// Uploads the blobs of one small image to `repo`; returns its manifest (not yet pushed).
+    fn image_manifest(&self, repo: &str) -> String {
         let config =
             br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
         let layer = b"tagsmith test layer";
         let config_digest = self.upload_blob(repo, config);
         let layer_digest = self.upload_blob(repo, layer);
-        let manifest = serde_json::json!({
+        serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
         })
-        .to_string();
+        .to_string()
+    }
+
+    fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &str) {
+        self.request(
+            "PUT",
+            &format!("http://{}/v2/{repo}/manifests/{reference}", self.host),
+        )
+        .header("Content-Type", media_type)
+        .send(body.as_bytes())
+        .unwrap_or_else(|e| panic!("push {repo}:{reference}: {e}"));
+    }
+
+    /// Pushes one small image to `repo` under every tag in `tags`; returns its manifest
+    /// digest. Tags are plain PUTs of the same manifest, so thousands take seconds.
+    pub fn seed(&self, repo: &str, tags: &[String]) -> String {
+        let manifest = self.image_manifest(repo);
         let digest = format!("sha256:{:x}", Sha256::digest(manifest.as_bytes()));
-        for tag in tags {
-            self.request(
-                "PUT",
-                &format!("http://{}/v2/{repo}/manifests/{tag}", self.host),
-            )
-            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-            .send(manifest.as_bytes())
-            .unwrap_or_else(|e| panic!("push {repo}:{tag}: {e}"));
-        }
+        // A few PUTs in flight at once: the registry stores each tag as a small link file.
+        let chunk = tags.len().div_ceil(8).max(1);
+        std::thread::scope(|scope| {
+            for part in tags.chunks(chunk) {
+                let manifest = &manifest;
+                scope.spawn(move || {
+                    for tag in part {
+                        self.put_manifest(
+                            repo,
+                            tag,
+                            "application/vnd.oci.image.manifest.v1+json",
+                            manifest,
+                        );
+                    }
+                });
+            }
+        });
         digest
+    }
+
+    /// Pushes a multi-arch image (an OCI index over linux/amd64 and linux/arm64) as
+    /// `repo:tag`; returns `(index digest, platform manifest digest)`.
+    pub fn seed_index(&self, repo: &str, tag: &str) -> (String, String) {
+        let manifest = self.image_manifest(repo);
+        let manifest_digest = format!("sha256:{:x}", Sha256::digest(manifest.as_bytes()));
+        self.put_manifest(
+            repo,
+            &manifest_digest,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        );
+        let entry = |arch: &str| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest.len(),
+                "platform": {"architecture": arch, "os": "linux"},
+            })
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [entry("amd64"), entry("arm64")],
+        })
+        .to_string();
+        self.put_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", &index);
+        (
+            format!("sha256:{:x}", Sha256::digest(index.as_bytes())),
+            manifest_digest,
+        )
     }
 }
 
