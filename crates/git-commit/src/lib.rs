@@ -25,13 +25,15 @@
 
 mod auth;
 mod repo;
+mod sign;
 mod template;
 
 pub use auth::{GitAuth, KeySource, Secret};
 pub use repo::{
-    commit_and_push, ApplyError, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository,
-    Signature,
+    commit_and_push, ApplyError, ApplyOutcome, CheckoutRef, CloneOptions, CommitOptions,
+    PushOutcome, PushTarget, Repository, Signature,
 };
+pub use sign::SigningKey;
 pub use template::{
     ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
 };

@@ -2,6 +2,7 @@
 //! changed files, push, and on a rejected push re-run the change on the new tip.
 
 use crate::auth::GitAuth;
+use crate::sign::SigningKey;
 use crate::GitError;
 use git2::{FetchOptions, PushOptions, ResetType};
 use std::cell::RefCell;
@@ -14,6 +15,28 @@ pub struct Signature {
     pub name: String,
     /// Email.
     pub email: String,
+}
+
+/// What to check out after cloning (Flux's `GitRepository.spec.ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutRef {
+    /// A branch (`spec.ref.branch`).
+    Branch(String),
+    /// A tag (`spec.ref.tag`); HEAD is detached.
+    Tag(String),
+    /// A commit id (`spec.ref.commit`); HEAD is detached.
+    Commit(String),
+}
+
+/// How to clone.
+#[derive(Debug, Clone, Default)]
+pub struct CloneOptions {
+    /// What to check out; the remote's default branch when `None`.
+    pub reference: Option<CheckoutRef>,
+    /// Credentials.
+    pub auth: GitAuth,
+    /// Fetch only the tip of a branch (depth 1) where the transport allows it.
+    pub shallow: bool,
 }
 
 /// Who commits, and the message.
@@ -66,6 +89,7 @@ pub enum PushOutcome {
 pub struct Repository {
     repo: git2::Repository,
     auth: GitAuth,
+    signing: Option<SigningKey>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -99,12 +123,19 @@ impl Repository {
         Ok(Repository {
             repo,
             auth: GitAuth::None,
+            signing: None,
         })
     }
 
     /// Uses `auth` for fetches and pushes.
     pub fn with_auth(mut self, auth: GitAuth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Signs every commit with this OpenPGP key (Flux's `git.commit.signingKey`).
+    pub fn with_signing_key(mut self, key: SigningKey) -> Self {
+        self.signing = Some(key);
         self
     }
 
@@ -132,7 +163,81 @@ impl Repository {
             message: e.message().to_string(),
         })?;
         drop(builder);
-        Ok(Repository { repo, auth })
+        Ok(Repository {
+            repo,
+            auth,
+            signing: None,
+        })
+    }
+
+    /// Clones `url` into `dir` and checks out `options.reference` (Flux's
+    /// `GitRepository.spec.ref`): a branch (the remote's default when `None`), a tag or a
+    /// commit; tags and commits leave HEAD detached, so pushing needs a push branch.
+    /// `shallow` fetches only the tip (depth 1) for branch checkouts over a network
+    /// transport; tags, commits and local paths are cloned in full (libgit2's local
+    /// transport has no shallow mode, and a tag or commit may be anywhere in history).
+    pub fn clone_with(url: &str, dir: &Path, options: &CloneOptions) -> Result<Self, GitError> {
+        let context = || format!("cloning {} into {}", redact_url(url), dir.display());
+        let mut builder = git2::build::RepoBuilder::new();
+        let mut fetch = FetchOptions::new();
+        fetch.remote_callbacks(options.auth.callbacks());
+        let branch = match &options.reference {
+            Some(CheckoutRef::Branch(b)) => Some(b.as_str()),
+            _ => None,
+        };
+        if let Some(b) = branch {
+            builder.branch(b);
+        }
+        let network = url.contains("://") && !url.starts_with("file://");
+        if options.shallow
+            && network
+            && matches!(options.reference, None | Some(CheckoutRef::Branch(_)))
+        {
+            fetch.depth(1);
+        }
+        builder.fetch_options(fetch);
+        let repo = builder.clone(url, dir).map_err(|e| GitError::Git {
+            context: context(),
+            message: e.message().to_string(),
+        })?;
+        drop(builder);
+        let target = match &options.reference {
+            Some(CheckoutRef::Tag(tag)) => Some((format!("tag {tag}"), format!("refs/tags/{tag}"))),
+            Some(CheckoutRef::Commit(id)) => Some((format!("commit {id}"), id.clone())),
+            _ => None,
+        };
+        if let Some((what, spec)) = target {
+            let commit = repo
+                .revparse_single(&spec)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(|e| GitError::Git {
+                    context: format!("{}: checking out {what}", context()),
+                    message: e.message().to_string(),
+                })?;
+            repo.checkout_tree(
+                commit.as_object(),
+                Some(git2::build::CheckoutBuilder::new().force()),
+            )
+            .and_then(|()| repo.set_head_detached(commit.id()))
+            .map_err(|e| GitError::Git {
+                context: format!("{}: checking out {what}", context()),
+                message: e.message().to_string(),
+            })?;
+        }
+        Ok(Repository {
+            repo,
+            auth: options.auth.clone(),
+            signing: None,
+        })
+    }
+
+    /// The checked-out commit id.
+    pub fn head_commit(&self) -> Result<String, GitError> {
+        self.repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map(|c| c.id().to_string())
+            .map_err(git_err("reading HEAD"))
     }
 
     /// The work tree.
@@ -229,18 +334,54 @@ impl Repository {
             }
             None => author.clone(),
         };
-        let id = self
-            .repo
-            .commit(
-                Some("HEAD"),
-                &author,
-                &committer,
-                message,
-                &tree,
-                &[&parent],
-            )
-            .map_err(git_err("committing"))?;
+        let id = match &self.signing {
+            None => self
+                .repo
+                .commit(
+                    Some("HEAD"),
+                    &author,
+                    &committer,
+                    message,
+                    &tree,
+                    &[&parent],
+                )
+                .map_err(git_err("committing"))?,
+            Some(key) => {
+                let buffer = self
+                    .repo
+                    .commit_create_buffer(&author, &committer, message, &tree, &[&parent])
+                    .map_err(git_err("building the commit"))?;
+                let content = buffer.as_str().map_err(|_| GitError::Git {
+                    context: "building the commit".into(),
+                    message: "the commit is not UTF-8".into(),
+                })?;
+                let signature = key.sign_bytes(content.as_bytes())?;
+                let id = self
+                    .repo
+                    .commit_signed(content, &signature, Some("gpgsig"))
+                    .map_err(git_err("writing the signed commit"))?;
+                self.advance_head(id, message)?;
+                id
+            }
+        };
         Ok(Some(id.to_string()))
+    }
+
+    /// Moves HEAD's branch (or a detached HEAD) to `id`, as `commit(Some("HEAD"))` does.
+    fn advance_head(&self, id: git2::Oid, message: &str) -> Result<(), GitError> {
+        let head = self.repo.head().map_err(git_err("reading HEAD"))?;
+        let summary = message.lines().next().unwrap_or_default();
+        if head.is_branch() {
+            let name = head.name().unwrap_or("HEAD").to_string();
+            self.repo
+                .reference(&name, id, true, &format!("commit (signed): {summary}"))
+                .map_err(git_err("updating the branch"))?;
+        } else {
+            self.repo
+                .set_head_detached(id)
+                .map_err(git_err("updating HEAD"))?;
+        }
+        Ok(())
     }
 
     fn fetch(&self, remote: &str, branch: &str) -> Result<(), GitError> {

@@ -1,0 +1,212 @@
+//! Clone with a branch, tag or commit checked out (shallow over git daemon), and OpenPGP
+//! signed commits verified by the real `git verify-commit` with `gpg`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tagsmith_git_commit::{
+    commit_and_push, ApplyOutcome, CheckoutRef, CloneOptions, CommitOptions, PushOutcome,
+    PushTarget, Repository, Secret, Signature, SigningKey,
+};
+use tagsmith_testkit::git::{git, BareRemote, GitDaemon};
+use tagsmith_testkit::tools::require;
+
+fn bot() -> CommitOptions {
+    CommitOptions {
+        author: Signature {
+            name: "image-bot".into(),
+            email: "bot@example.com".into(),
+        },
+        committer: None,
+    }
+}
+
+fn write(dir: &Path, rel: &str, content: &str) -> ApplyOutcome {
+    std::fs::write(dir.join(rel), content).expect("write");
+    ApplyOutcome {
+        changed_files: vec![PathBuf::from(rel)],
+        message: format!("Update {rel}"),
+    }
+}
+
+/// A remote with history `initial` -> `second` (tagged v1 at `initial`).
+fn remote_with_tag() -> (BareRemote, String) {
+    let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
+    let first = git(&remote.path, &["rev-parse", "main"]).trim().to_string();
+    git(&remote.path, &["tag", "v1", &first]);
+    let seed = remote.clone_to("seed2");
+    std::fs::write(seed.join("app.yaml"), "image: app:2.0.0\n").expect("write");
+    git(&seed, &["commit", "-qam", "second"]);
+    git(&seed, &["push", "-q", "origin", "HEAD:main"]);
+    (remote, first)
+}
+
+#[test]
+fn clones_a_tag_or_commit_detached_and_pushes_to_a_new_branch() {
+    let (remote, first) = remote_with_tag();
+    for (i, reference) in [
+        CheckoutRef::Tag("v1".into()),
+        CheckoutRef::Commit(first.clone()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let options = CloneOptions {
+            reference: Some(reference.clone()),
+            ..Default::default()
+        };
+        let repo =
+            Repository::clone_with(&remote.url(), &tmp.path().join("w"), &options).expect("clone");
+        assert_eq!(repo.head_commit().expect("head"), first, "{reference:?}");
+        assert_eq!(
+            std::fs::read_to_string(repo.workdir().join("app.yaml")).expect("read"),
+            "image: app:1.0.0\n"
+        );
+        // Detached: pushing needs a push branch, created from the checked-out commit.
+        assert!(repo.current_branch().is_err());
+        let branch = format!("auto-{i}");
+        let target = PushTarget {
+            branch: Some(branch.clone()),
+            refspec: None,
+        };
+        let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
+            Ok(write(d, "app.yaml", "image: app:1.1.0\n"))
+        })
+        .expect("push");
+        assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+        let parent = git(&remote.path, &["rev-parse", &format!("{branch}^")]);
+        assert_eq!(parent.trim(), first);
+        assert_eq!(remote.show(&branch, "app.yaml"), "image: app:1.1.0\n");
+    }
+}
+
+#[test]
+fn unknown_tag_is_a_checkout_error_naming_it() {
+    let (remote, _) = remote_with_tag();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let options = CloneOptions {
+        reference: Some(CheckoutRef::Tag("v9".into())),
+        ..Default::default()
+    };
+    let err = Repository::clone_with(&remote.url(), &tmp.path().join("w"), &options)
+        .expect_err("no such tag");
+    assert!(err.to_string().contains("tag v9"), "{err}");
+}
+
+#[test]
+fn shallow_branch_clone_over_git_daemon_fetches_one_commit_and_pushes() {
+    let (remote, _) = remote_with_tag();
+    let base = remote.path.parent().expect("parent").to_path_buf();
+    let daemon = GitDaemon::start(&base);
+    let url = format!("git://127.0.0.1:{}/remote.git", daemon.port);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let options = CloneOptions {
+        reference: Some(CheckoutRef::Branch("main".into())),
+        shallow: true,
+        ..Default::default()
+    };
+    let work = tmp.path().join("w");
+    let repo = Repository::clone_with(&url, &work, &options).expect("shallow clone");
+    assert_eq!(git(&work, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    assert_eq!(
+        git(&work, &["rev-parse", "--is-shallow-repository"]).trim(),
+        "true"
+    );
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        1,
+        &mut |d| Ok(write(d, "app.yaml", "image: app:2.1.0\n")),
+    )
+    .expect("push from a shallow clone");
+    assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+    assert_eq!(remote.log("main"), ["Update app.yaml", "second", "initial"]);
+}
+
+/// A throwaway GnuPG home with one secret key; returns (home, armored secret key).
+fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
+    let gpg = require("gpg");
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = Command::new(&gpg)
+            .env("GNUPGHOME", home.path())
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                passphrase,
+            ])
+            .args(args)
+            .output()
+            .expect("run gpg");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "--quick-gen-key",
+        "Image Bot <bot@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let armored = run(&["--armor", "--export-secret-keys", "bot@example.com"]);
+    (home, armored)
+}
+
+#[test]
+fn signed_commits_verify_with_git_and_gpg() {
+    let (home, armored) = gpg_key("s3cret");
+    let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
+    let work = remote.clone_to("work");
+    let key = SigningKey::from_armored(&armored, Some(Secret::new("s3cret"))).expect("key");
+    assert!(!format!("{key:?}").contains("s3cret"));
+    let repo = Repository::open(&work).expect("open").with_signing_key(key);
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        1,
+        &mut |d| Ok(write(d, "app.yaml", "image: app:1.1.0\n")),
+    )
+    .expect("push");
+    let PushOutcome::Pushed { commit, .. } = outcome else {
+        panic!("expected a push, got {outcome:?}");
+    };
+    assert_eq!(git(&remote.path, &["rev-parse", "main"]).trim(), commit);
+    let verify = Command::new(require("git"))
+        .env("GNUPGHOME", home.path())
+        .args(["verify-commit", "-v", &commit])
+        .current_dir(&remote.path)
+        .output()
+        .expect("git verify-commit");
+    assert!(
+        verify.status.success(),
+        "git verify-commit failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("Good signature"));
+    // The branch moved to the signed commit, and the work tree is clean.
+    assert_eq!(git(&work, &["status", "--porcelain"]).trim(), "");
+}
+
+#[test]
+fn wrong_passphrase_and_garbage_keys_are_refused_up_front() {
+    let (_home, armored) = gpg_key("right");
+    let err =
+        SigningKey::from_armored(&armored, Some(Secret::new("not-the-one-9"))).expect_err("wrong");
+    assert!(err.to_string().contains("passphrase"), "{err}");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "the passphrase is not echoed: {err}"
+    );
+    let err = SigningKey::from_armored("not a key", None).expect_err("garbage");
+    assert!(err.to_string().contains("OpenPGP"), "{err}");
+}
