@@ -37,6 +37,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Structured logs on stderr (warnings by default; `RUST_LOG=tagsmith=debug` for more),
+    // so stdout stays the report.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Set(args) => set::run(args),

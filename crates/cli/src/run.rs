@@ -4,7 +4,7 @@ use crate::exit::bad_input;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tagsmith::run::{run as run_pipeline, RunOptions, RunReport};
+use tagsmith::run::{RunOptions, RunReport};
 use tagsmith::RunError;
 
 /// Arguments of `run`.
@@ -34,13 +34,15 @@ pub struct RunArgs {
     /// Read tags from a snapshot file (image -> tags) instead of registries: offline.
     #[arg(long, value_name = "FILE")]
     snapshot: Option<PathBuf>,
-    /// Docker config.json for registries without their own secret.
+    /// Docker config.json for registries without their own secret [env: TAGSMITH_DOCKER_CONFIG].
     #[arg(long, value_name = "FILE")]
     docker_config: Option<PathBuf>,
-    /// Local stand-ins for Kubernetes secrets: DIR/<namespace>/<name>/<key>.
+    /// Local stand-ins for Kubernetes secrets: DIR/<namespace>/<name>/<key>
+    /// [env: TAGSMITH_SECRETS_DIR].
     #[arg(long, value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
-    /// Where scan results are cached (default PATH/.tagsmith/cache).
+    /// Where scan results are cached [env: TAGSMITH_CACHE_DIR] (default
+    /// $XDG_CACHE_HOME/tagsmith or ~/.cache/tagsmith, never inside the work tree).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Always ask the registries; neither read nor write the cache.
@@ -52,7 +54,8 @@ pub struct RunArgs {
     /// Read the Flux objects from this file instead of the YAML under PATH.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Keep running: rerun on the shortest interval until SIGTERM or Ctrl-C.
+    /// Keep running: rescan each ImageRepository and run each automation on its
+    /// spec.interval, until SIGTERM or Ctrl-C.
     #[arg(long)]
     watch: bool,
 }
@@ -74,6 +77,13 @@ fn classify(e: RunError) -> anyhow::Error {
     } else {
         e.into()
     }
+}
+
+/// A path from the environment (unset or empty: none). Flags win over the environment.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Runs `run`.
@@ -116,39 +126,75 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut opts = RunOptions::new(&root);
     opts.dry_run = args.dry_run;
     opts.snapshot = args.snapshot.clone();
-    opts.docker_config = args.docker_config.clone();
-    opts.secrets_dir = args.secrets_dir.clone();
+    opts.docker_config = args
+        .docker_config
+        .clone()
+        .or_else(|| env_path("TAGSMITH_DOCKER_CONFIG"));
+    opts.secrets_dir = args
+        .secrets_dir
+        .clone()
+        .or_else(|| env_path("TAGSMITH_SECRETS_DIR"));
     opts.push = !args.no_push;
     opts.git_auth = clone_auth;
     opts.config = args.config.clone();
     if args.no_cache {
         opts.cache_dir = None;
-    } else if let Some(dir) = &args.cache_dir {
-        opts.cache_dir = Some(dir.clone());
+    } else if let Some(dir) = args
+        .cache_dir
+        .clone()
+        .or_else(|| env_path("TAGSMITH_CACHE_DIR"))
+    {
+        opts.cache_dir = Some(dir);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     if !args.watch {
-        let report = runtime.block_on(run_pipeline(&opts)).map_err(classify)?;
+        let objects = tagsmith::run::load_objects(&opts).map_err(classify)?;
+        let bar = progress_bar(objects.repositories.len(), args.json);
+        if let Some(bar) = &bar {
+            let bar = bar.clone();
+            opts.progress = Some(tagsmith::run::ScanProgress(std::sync::Arc::new(
+                move |r: &tagsmith::run::RepositoryReport| {
+                    bar.set_message(r.repository.clone());
+                    bar.inc(1);
+                },
+            )));
+        }
+        let report = runtime
+            .block_on(tagsmith::run::run_objects(&opts, &objects))
+            .map_err(classify);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let report = report?;
         print_report(&report, args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Each automation runs on its own spec.interval; each ImageRepository is rescanned
+        // when its cache entry is older than its spec.interval. The objects are reloaded on
+        // every tick, so edits to the CRDs (e.g. after a `git pull`) are picked up.
+        let mut next_due: std::collections::HashMap<String, std::time::Instant> =
+            std::collections::HashMap::new();
         loop {
-            let objects = match &opts.config {
-                Some(file) => tagsmith::crd::FluxObjects::load_file(file),
-                None => tagsmith::crd::FluxObjects::load_tree(&opts.root),
+            let all = tagsmith::run::load_objects(&opts).map_err(classify)?;
+            let now = std::time::Instant::now();
+            let mut objects = all.clone();
+            objects
+                .automations
+                .retain(|a| next_due.get(&a.origin.key()).is_none_or(|due| *due <= now));
+            for a in &objects.automations {
+                next_due.insert(a.origin.key(), now + a.interval);
             }
-            .map_err(classify)?;
-            match run_pipeline(&opts).await {
+            match tagsmith::run::run_objects(&opts, &objects).await {
                 Ok(report) => print_report(&report, args.json)?,
                 Err(e) if e.is_invalid_input() => return Err(classify(e)),
                 Err(e) => eprintln!("tagsmith: error: {e}"),
             }
-            let wait = tagsmith::run::watch_interval(&objects);
+            let wait = tagsmith::run::watch_interval(&all);
             tracing::info!(?wait, "next run");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -159,6 +205,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tagsmith: stopping on signal");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A progress bar on stderr for the scans, only on a terminal and only when there are
+/// enough registries for it to matter; logs and JSON stay clean otherwise.
+fn progress_bar(repositories: usize, json: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if json || repositories < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(repositories as u64);
+    let style = indicatif::ProgressStyle::with_template("scanning {pos}/{len} {wide_msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
 }
 
 fn print_report(report: &RunReport, json: bool) -> anyhow::Result<()> {
@@ -187,7 +248,11 @@ fn print_report(report: &RunReport, json: bool) -> anyhow::Result<()> {
             (Some(image), _) => println!(
                 "policy {}: {image}{}",
                 p.policy,
-                if p.stale { " (stale)" } else { "" }
+                if p.stale {
+                    " STALE (the registry failed; chosen from an older cached scan)"
+                } else {
+                    ""
+                }
             ),
             (None, Some(e)) => println!("policy {}: error: {e}", p.policy),
             _ => {}
@@ -215,6 +280,9 @@ fn print_report(report: &RunReport, json: bool) -> anyhow::Result<()> {
             (Some(c), None) => println!("committed {c} (not pushed)"),
             _ if changes == 0 => println!("nothing to change"),
             _ => {}
+        }
+        for note in &a.notes {
+            eprintln!("tagsmith: note: {note}");
         }
         for w in &a.result.warnings {
             eprintln!("tagsmith: warning: {w}");

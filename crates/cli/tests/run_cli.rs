@@ -128,3 +128,49 @@ fn check_gates_on_unmarked_images_and_unknown_policies() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn watch_commits_once_and_stops_cleanly_on_sigterm() {
+    use tagsmith_testkit::git::BareRemote;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    let work = remote.clone_to("work");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagsmith"))
+        .args(["run", ".", "--watch", "--snapshot"])
+        .arg(root.join("tags.snapshot.yaml"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .current_dir(&work)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tagsmith run --watch");
+    // Bounded wait for the first run's commit to reach the remote (not a timing assertion:
+    // the loop only bounds how long a broken build can hang the suite).
+    let mut pushed = false;
+    for _ in 0..600 {
+        if remote.log("main").len() == 2 {
+            pushed = true;
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("tagsmith exited early: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(pushed, "no commit reached the remote; stderr: {stderr}");
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    assert!(stderr.contains("stopping on signal"), "{stderr}");
+    // Every automation interval is minutes long: one run, one commit.
+    assert_eq!(remote.log("main").len(), 2);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("pushed "), "{stdout}");
+}

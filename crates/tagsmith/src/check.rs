@@ -118,3 +118,73 @@ pub fn check(root: &Path) -> Result<Vec<Finding>, RunError> {
     findings.dedup();
     Ok(findings)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const FLUX: &str = "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app, namespace: flux-system}\nspec: {image: reg.example.com/team/app}\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {name: app, namespace: flux-system}\nspec:\n  imageRepositoryRef: {name: app}\n  policy: {semver: {range: '>=1.0.0'}}\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  git: {commit: {author: {name: bot, email: bot@example.com}}}\n  update: {path: ./apps, strategy: Setters}\n";
+
+    fn tree(apps: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("flux.yaml"), FLUX).unwrap();
+        std::fs::create_dir_all(dir.path().join("apps")).unwrap();
+        for (name, text) in apps {
+            std::fs::write(dir.path().join("apps").join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_clean_tree_has_no_findings() {
+        let dir = tree(&[(
+            "ok.yaml",
+            "image: reg.example.com/team/app:1.0.0 # {\"$imagepolicy\": \"flux-system:app\"}\nother: reg.example.com/team/application:1.0.0\n",
+        )]);
+        assert_eq!(check(dir.path()).unwrap(), []);
+    }
+
+    #[test]
+    fn finds_unmarked_images_and_unknown_policies() {
+        let dir = tree(&[
+            (
+                "copy.yaml",
+                "spec:\n  image: reg.example.com/team/app:1.0.0\n  # image: reg.example.com/team/app:0.1.0 (a comment)\n",
+            ),
+            (
+                "pinned.yaml",
+                "image: reg.example.com/team/app@sha256:abc\n",
+            ),
+            (
+                "typo.yaml",
+                "image: reg.example.com/team/app:1.0.0 # {\"$imagepolicy\": \"flux-system:ap\"}\n",
+            ),
+        ]);
+        let findings = check(dir.path()).unwrap();
+        let got: Vec<(&str, usize, &str)> = findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.line, f.code.as_str()))
+            .collect();
+        assert_eq!(got.len(), 3, "{findings:#?}");
+        assert_eq!(got[0], ("apps/copy.yaml", 2, "unmarked_image"));
+        assert_eq!(got[1], ("apps/pinned.yaml", 1, "unmarked_image"));
+        assert_eq!(got[2].0, "apps/typo.yaml");
+        assert_eq!(got[2].1, 1);
+        assert!(
+            findings[2].message.contains("flux-system:ap"),
+            "{findings:#?}"
+        );
+    }
+
+    #[test]
+    fn files_outside_update_path_are_not_checked() {
+        let dir = tree(&[]);
+        std::fs::write(
+            dir.path().join("elsewhere.yaml"),
+            "image: reg.example.com/team/app:1.0.0\n",
+        )
+        .unwrap();
+        assert_eq!(check(dir.path()).unwrap(), []);
+    }
+}

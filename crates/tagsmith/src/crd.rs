@@ -268,12 +268,12 @@ impl FluxObjects {
         Ok(objects)
     }
 
-    /// Reads the Flux objects of one file (a separate configuration, outside the tree).
+    /// Reads the Flux objects of a separate config file (multi-document YAML), for
+    /// repositories that keep the CRDs outside the tree they update. Errors name the file
+    /// as given.
     pub fn load_file(file: &Path) -> Result<Self, RunError> {
-        let text = std::fs::read_to_string(file).map_err(|e| RunError::InvalidObject {
-            file: file.to_path_buf(),
-            line: 0,
-            field: "-".into(),
+        let text = std::fs::read_to_string(file).map_err(|e| RunError::Io {
+            path: file.to_path_buf(),
             message: e.to_string(),
         })?;
         let mut objects = FluxObjects::default();
@@ -368,6 +368,15 @@ fn read_repository(doc: &Doc<'_>) -> Result<ImageRepository, RunError> {
             e.to_string(),
         )
     })?;
+    if let Some(provider) = doc.str("spec.provider").filter(|p| p != "generic") {
+        // Cloud workload identity needs a cluster; locally, credentials come from
+        // --docker-config / --secrets-dir instead.
+        tracing::warn!(
+            repository = %origin.key(),
+            file = %doc.file.display(),
+            "spec.provider {provider:?} is ignored: tagsmith uses --docker-config or --secrets-dir credentials"
+        );
+    }
     Ok(ImageRepository {
         image: doc.required("spec.image")?,
         interval: doc.duration("spec.interval", Duration::from_secs(600))?,

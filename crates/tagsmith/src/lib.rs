@@ -70,6 +70,14 @@ pub enum RunError {
         /// What is wrong.
         message: String,
     },
+    /// A file given by the user (config file, secret) cannot be read.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        message: String,
+    },
     /// Registry configuration (snapshot, CA bundle, Docker config) is unusable.
     #[error(transparent)]
     Scan(#[from] tagsmith_registry_scan::ScanError),
@@ -92,6 +100,7 @@ impl RunError {
     pub fn code(&self) -> &'static str {
         match self {
             RunError::InvalidObject { .. } => "invalid_object",
+            RunError::Io { .. } => "io",
             RunError::Scan(e) => e.code(),
             RunError::Setter(_) => "setter",
             RunError::Git(e) => e.code(),
@@ -100,7 +109,7 @@ impl RunError {
 
     /// Whether the user's input is at fault (exit code 2).
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, RunError::InvalidObject { .. })
+        matches!(self, RunError::InvalidObject { .. } | RunError::Io { .. })
             || matches!(
                 self,
                 RunError::Git(tagsmith_git_commit::GitError::Template { .. })

@@ -18,9 +18,21 @@ use tagsmith_registry_scan::{
     scan, Credentials, OciTagSource, RegistryOptions, ScanResult, SnapshotTagSource, TagSource,
 };
 
+/// Called once per ImageRepository as its scan finishes (for progress displays).
+#[derive(Clone)]
+pub struct ScanProgress(pub Arc<dyn Fn(&RepositoryReport) + Send + Sync>);
+
+impl std::fmt::Debug for ScanProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanProgress(..)")
+    }
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Told about each finished scan.
+    pub progress: Option<ScanProgress>,
     /// The Git checkout holding the CRDs and manifests.
     pub root: PathBuf,
     /// Compute and report, write nothing, commit nothing.
@@ -58,6 +70,7 @@ impl RunOptions {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
             .map(|d| d.join("tagsmith"));
         RunOptions {
+            progress: None,
             cache_dir,
             root,
             dry_run: false,
@@ -134,6 +147,8 @@ pub struct AutomationReport {
     pub pushed_branch: Option<String>,
     /// Push attempts.
     pub attempts: u32,
+    /// Parts of the spec tagsmith read but did not apply (never silently).
+    pub notes: Vec<String>,
 }
 
 /// The run's report.
@@ -289,13 +304,43 @@ async fn scan_repository(
     }
 }
 
-/// Runs every automation under `opts.root`.
-pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+/// What an automation asks for that this run does not do.
+fn automation_notes(automation: &Automation) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(secret) = &automation.signing_key_secret {
+        notes.push(format!(
+            "spec.git.commit.signingKey (secret {secret}) is not applied: commits are unsigned"
+        ));
+    }
+    notes
+}
+
+/// A note when the work tree is on another branch than `git.checkout.ref.branch`: tagsmith
+/// works on what is checked out (with `--url`, pass `--branch`).
+fn checkout_note(automation: &Automation, current: Option<&str>) -> Option<String> {
+    let wanted = automation.checkout_branch.as_deref()?;
+    let current = current?;
+    (wanted != current).then(|| {
+        format!(
+            "spec.git.checkout.ref.branch is {wanted:?} but the work tree is on {current:?}; updating {current:?}"
+        )
+    })
+}
+
+/// Loads the Flux objects `opts` points at (`opts.config` when set, else the YAML under
+/// `opts.root`) and validates the references between them.
+pub fn load_objects(opts: &RunOptions) -> Result<FluxObjects, RunError> {
     let objects = match &opts.config {
         Some(file) => FluxObjects::load_file(file)?,
         None => FluxObjects::load_tree(&opts.root)?,
     };
     objects.validate()?;
+    Ok(objects)
+}
+
+/// Runs every automation under `opts.root`.
+pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    let objects = load_objects(opts)?;
     run_objects(opts, &objects).await
 }
 
@@ -307,7 +352,11 @@ pub async fn run_objects(opts: &RunOptions, objects: &FluxObjects) -> Result<Run
         let limit = Arc::clone(&limit);
         async move {
             let _permit = limit.acquire().await;
-            scan_repository(opts, repo).await
+            let scanned = scan_repository(opts, repo).await;
+            if let Some(progress) = &opts.progress {
+                (progress.0)(&scanned.0);
+            }
+            scanned
         }
     });
     let scanned: Vec<_> = futures::future::join_all(scans).await;
@@ -490,7 +539,17 @@ fn run_automation(
         commit: None,
         pushed_branch: None,
         attempts: 0,
+        notes: automation_notes(automation),
     };
+    let current = Repository::open(&opts.root)
+        .ok()
+        .and_then(|r| r.current_branch().ok());
+    report
+        .notes
+        .extend(checkout_note(automation, current.as_deref()));
+    for note in &report.notes {
+        tracing::warn!(automation = %report.automation, "{note}");
+    }
     if opts.dry_run {
         let plan = plan_tree(&setter_root, &policies, &TreeOptions::default())?;
         if !plan.result().is_empty() {
@@ -584,4 +643,152 @@ pub fn watch_interval(objects: &FluxObjects) -> Duration {
         .min()
         .unwrap_or(Duration::from_secs(600))
         .max(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::crd::Origin;
+
+    fn repository(image: &str, interval: Duration) -> ImageRepository {
+        ImageRepository {
+            origin: Origin {
+                namespace: "flux-system".into(),
+                name: "app".into(),
+                file: PathBuf::from("flux.yaml"),
+                line: 1,
+            },
+            image: image.into(),
+            interval,
+            exclusion_list: Vec::new(),
+            insecure: true,
+            secret_ref: None,
+            cert_secret_ref: None,
+        }
+    }
+
+    fn result(image: &str, tags: &[&str], scanned_at: u64) -> ScanResult {
+        ScanResult {
+            image: image.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            tag_count: tags.len(),
+            excluded_count: 0,
+            latest_tags: Vec::new(),
+            scanned_at,
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn cache_round_trips_and_is_keyed_by_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/flux-system_app.json");
+        write_cache(&path, &result("reg/app", &["1.0.0", "1.1.0"], 42));
+        let back = read_cache(&path, "reg/app").unwrap();
+        assert_eq!(back.tags, ["1.0.0", "1.1.0"]);
+        assert_eq!(back.scanned_at, 42);
+        // The ImageRepository now points elsewhere: the old entry must not be used.
+        assert!(read_cache(&path, "reg/other").is_none());
+        // A damaged entry is a miss, not an error.
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(read_cache(&path, "reg/app").is_none());
+    }
+
+    #[test]
+    fn cache_path_is_per_repository_and_off_without_a_dir() {
+        let mut opts = RunOptions::new("/repo");
+        opts.cache_dir = Some(PathBuf::from("/cache"));
+        let repo = repository("reg/app", Duration::from_secs(60));
+        assert_eq!(
+            cache_path(&opts, &repo),
+            Some(PathBuf::from("/cache/flux-system_app.json"))
+        );
+        opts.cache_dir = None;
+        assert_eq!(cache_path(&opts, &repo), None);
+    }
+
+    #[test]
+    fn a_fresh_cache_entry_is_used_without_asking_the_registry() {
+        // Port 1 on loopback refuses connections: any registry call would fail.
+        let image = "127.0.0.1:1/team/app";
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = RunOptions::new(dir.path());
+        opts.cache_dir = Some(dir.path().join("cache"));
+        let repo = repository(image, Duration::from_secs(3600));
+        let path = cache_path(&opts, &repo).unwrap();
+        write_cache(&path, &result(image, &["1.0.0", "1.2.0"], now_secs()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (report, scanned) = rt.block_on(scan_repository(&opts, &repo));
+        assert!(report.cached, "{report:?}");
+        assert!(!report.stale);
+        assert_eq!(report.error, None);
+        assert_eq!(report.tag_count, 2);
+        assert_eq!(scanned.unwrap().0.tags, ["1.0.0", "1.2.0"]);
+    }
+
+    #[test]
+    fn notes_name_what_is_not_applied() {
+        let mut objects = FluxObjects::default();
+        objects
+            .add_text(
+                Path::new("a.yaml"),
+                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {name: a, namespace: ns}\nspec:\n  git:\n    checkout: {ref: {branch: main}}\n    commit:\n      author: {name: bot, email: bot@example.com}\n      signingKey: {secretRef: {name: gpg}}\n  update: {path: ./}\n",
+            )
+            .unwrap();
+        let automation = &objects.automations[0];
+        let notes = automation_notes(automation);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("signingKey") && notes[0].contains("gpg"));
+        assert_eq!(checkout_note(automation, Some("main")), None);
+        assert_eq!(checkout_note(automation, None), None);
+        let note = checkout_note(automation, Some("dev")).unwrap();
+        assert!(
+            note.contains("\"main\"") && note.contains("\"dev\""),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn policy_selector_and_namespace_pick_the_policies() {
+        let mut objects = FluxObjects::default();
+        objects
+            .add_text(
+                Path::new("a.yaml"),
+                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {name: a, namespace: ns}\nspec:\n  git: {commit: {author: {name: bot, email: bot@example.com}}}\n  update: {path: ./}\n  policySelector: {matchLabels: {team: shop}}\n",
+            )
+            .unwrap();
+        let labels = |team: &str| BTreeMap::from([("team".to_string(), team.to_string())]);
+        let latest = BTreeMap::from([
+            (
+                "ns:shop".to_string(),
+                ("reg/shop:1.0.0".to_string(), labels("shop")),
+            ),
+            (
+                "ns:other".to_string(),
+                ("reg/other:1.0.0".to_string(), labels("other")),
+            ),
+            (
+                "elsewhere:shop".to_string(),
+                ("reg/x:1.0.0".to_string(), labels("shop")),
+            ),
+        ]);
+        let policies = policies_for(&objects.automations[0], &latest).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.yaml"),
+            "a: reg/shop:0.1.0 # {\"$imagepolicy\": \"ns:shop\"}\nb: reg/other:0.1.0 # {\"$imagepolicy\": \"ns:other\"}\n",
+        )
+        .unwrap();
+        let plan = plan_tree(dir.path(), &policies, &TreeOptions::default()).unwrap();
+        let changed: Vec<_> = plan
+            .result()
+            .changes()
+            .map(|(_, _, c)| c.new_value.clone())
+            .collect();
+        assert_eq!(changed, ["reg/shop:1.0.0"]);
+    }
 }

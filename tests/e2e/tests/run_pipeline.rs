@@ -164,3 +164,53 @@ fn a_failing_registry_leaves_a_reported_stale_policy() {
     assert!(report.policies[0].stale);
     assert_eq!(report.policies[0].latest_tag.as_deref(), Some("1.2.0"));
 }
+
+#[test]
+fn digest_reflection_writes_the_resolved_digest() {
+    let registry = LocalRegistry::start();
+    let digest = registry.seed("team/checkout", &["1.0.0".to_string(), "1.2.0".to_string()]);
+    let flux = flux_objects(&registry.host).replace(
+        "  policy:\n    semver:",
+        "  digestReflectionPolicy: Always\n  policy:\n    semver:",
+    );
+    assert!(flux.contains("digestReflectionPolicy"), "{flux}");
+    let remote = BareRemote::with_files(&[
+        ("clusters/flux.yaml", &flux),
+        ("apps/checkout.yaml", &manifest(&registry.host)),
+    ]);
+    let work = remote.clone_to("work");
+    let mut opts = RunOptions::new(&work);
+    opts.cache_dir = None;
+    opts.dry_run = true;
+    let report = runtime().block_on(run(&opts)).expect("dry run");
+    let expected = format!("{}/team/checkout:1.2.0@{digest}", registry.host);
+    let policy = &report.policies[0];
+    assert_eq!(policy.error, None, "{policy:?}");
+    assert_eq!(policy.latest_image.as_deref(), Some(expected.as_str()));
+    let diff = report.automations[0].diff.clone().expect("diff");
+    assert!(
+        diff.contains(&format!("+          image: {expected} #")),
+        "{diff}"
+    );
+}
+
+#[test]
+fn a_config_file_outside_the_tree_drives_the_run() {
+    let registry = LocalRegistry::start();
+    registry.seed("team/checkout", &["1.0.0".to_string(), "1.3.0".to_string()]);
+    let remote = BareRemote::with_files(&[("apps/checkout.yaml", &manifest(&registry.host))]);
+    let work = remote.clone_to("work");
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = config_dir.path().join("flux.yaml");
+    std::fs::write(&config, flux_objects(&registry.host)).expect("write config");
+    let mut opts = RunOptions::new(&work);
+    opts.cache_dir = None;
+    opts.config = Some(config);
+    let report = runtime().block_on(run(&opts)).expect("run");
+    assert!(report.automations[0].commit.is_some(), "{report:?}");
+    assert_eq!(
+        remote.show("main", "apps/checkout.yaml"),
+        manifest(&registry.host).replace("checkout:1.0.0", "checkout:1.3.0")
+    );
+    assert_eq!(remote.log("main").len(), 2);
+}
