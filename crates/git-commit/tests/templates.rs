@@ -72,3 +72,27 @@ fn empty_template_is_flux_default() {
         "Update from image update automation"
     );
 }
+
+/// Flux keys `.Changed.Objects` by a struct; gotmpl maps are keyed by strings, so the key is
+/// `Kind/namespace/name` and a field on it is a render error naming the field, not a
+/// silently wrong message.
+#[test]
+fn struct_key_fields_are_a_clear_render_error() {
+    let t = MessageTemplate::parse(
+        "{{ range $resource, $changes := .Changed.Objects -}}\n- {{ $resource.Kind }} {{ $resource.Name }}\n{{ end -}}",
+    )
+    .expect("parses");
+    let data = TemplateData::new("flux-system", "shop-images", &changes(), BTreeMap::new());
+    let err = t.render(&data).expect_err("a field on a string key");
+    assert_eq!(err.code(), "template");
+    assert!(err.to_string().contains("Kind"), "{err}");
+    // The supported spelling: the key itself, or the fields every change carries.
+    let t = MessageTemplate::parse(
+        "{{ range $resource, $changes := .Changed.Objects -}}\n- {{ $resource }} ({{ (index $changes 0).Kind }} {{ (index $changes 0).Name }})\n{{ end -}}",
+    )
+    .expect("parses");
+    assert_eq!(
+        t.render(&data).expect("render"),
+        "- Deployment/shop/checkout (Deployment checkout)\n"
+    );
+}
