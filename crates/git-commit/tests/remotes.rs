@@ -175,3 +175,34 @@ fn gives_up_after_bounded_races() {
         "the teammate's work is intact"
     );
 }
+
+#[test]
+fn a_race_with_a_teammate_who_made_the_same_change_ends_in_no_commit() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    let teammate = remote.clone_to("teammate");
+    let repo = Repository::open(&work).expect("open");
+    let mut calls = 0;
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        3,
+        &mut |d| {
+            calls += 1;
+            if calls == 1 {
+                // The teammate pushes the very same bump first.
+                bump(&teammate, "1.3.0")?;
+                git(&teammate, &["commit", "-qam", "teammate bump"]);
+                git(&teammate, &["push", "-q", "origin", "HEAD:main"]);
+            }
+            bump(d, "1.3.0")
+        },
+    )
+    .expect("converges");
+    assert_eq!(outcome, PushOutcome::NoChange);
+    assert_eq!(calls, 2, "re-applied on the teammate's tip");
+    assert_eq!(remote.log("main"), ["teammate bump", "initial"]);
+    assert_eq!(git(&work, &["status", "--porcelain"]).trim(), "");
+}
