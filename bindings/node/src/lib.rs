@@ -1,0 +1,311 @@
+//! Node bindings for tagsmith: a thin napi-rs layer over the `tagsmith` facade crate.
+//!
+//! Everything here converts arguments, results and errors; the behaviour is the Rust
+//! API's. Errors thrown (or rejected) carry `err.code` equal to the Rust `code()`.
+
+#![allow(unsafe_code)] // napi's macros expand to FFI glue.
+#![allow(missing_docs)] // #[napi] items are documented for JS; the macro adds hidden items.
+
+#[path = "../../common/core.rs"]
+mod core;
+
+use crate::core::{ErrorInfo, RunArgs, ScanArgs};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+use tagsmith::policy;
+
+fn camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JS `Error` whose `code` is the Rust `code()`, with the error's location fields
+/// (`path`, `line`, `policy`, `tag`, `image`, `registry`...) as properties.
+fn js_err(env: &Env, e: impl Into<ErrorInfo>) -> Error {
+    let e = e.into();
+    let build = || -> Result<Error> {
+        let mut obj = env.create_error(Error::new(Status::GenericFailure, e.message.clone()))?;
+        obj.set_named_property("code", e.code)?;
+        for (k, v) in &e.fields {
+            obj.set_named_property(&camel(k), v.clone())?;
+        }
+        Ok(Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|err| err)
+}
+
+fn to_js<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
+}
+
+/// One policy, as Flux's `ImagePolicy.spec`: exactly one of `semver` (a Masterminds v3
+/// range), `alphabetical` or `numerical` (`"asc"` / `"desc"`), optionally `pattern` and
+/// `extract` (`filterTags`).
+#[napi(object)]
+#[derive(Default, Clone)]
+pub struct PolicyOptions {
+    pub semver: Option<String>,
+    pub alphabetical: Option<String>,
+    pub numerical: Option<String>,
+    pub pattern: Option<String>,
+    pub extract: Option<String>,
+    pub skip_non_numeric: Option<bool>,
+}
+
+fn spec(env: &Env, o: PolicyOptions) -> Result<policy::PolicySpec> {
+    core::policy_spec(
+        o.semver,
+        o.alphabetical,
+        o.numerical,
+        o.pattern,
+        o.extract,
+        o.skip_non_numeric.unwrap_or(false),
+    )
+    .map_err(|e| js_err(env, e))
+}
+
+/// The latest tag of `tags` under one policy, as Flux's ImagePolicy would choose it;
+/// throws (`err.code === "no_match"`, ...) when nothing matches.
+#[napi]
+pub fn select_latest(env: &Env, tags: Vec<String>, options: PolicyOptions) -> Result<String> {
+    let spec = spec(env, options)?;
+    policy::select_latest(&tags, &spec).map_err(|e| js_err(env, e))
+}
+
+/// Selects and explains: `latest`, `latestValue`, `policy`, `counts`, `top`.
+#[napi]
+pub fn explain(
+    env: &Env,
+    tags: Vec<String>,
+    options: PolicyOptions,
+    top_n: Option<u32>,
+) -> Result<Value> {
+    let policy = ImagePolicy::new(env, options)?;
+    policy.explain(env, tags, top_n)
+}
+
+/// A compiled policy, for selecting from many tag lists.
+#[napi]
+pub struct ImagePolicy {
+    inner: policy::ImagePolicy,
+}
+
+#[napi]
+impl ImagePolicy {
+    /// Compiles the policy; throws `invalid_range`, `invalid_regex`, `invalid_order`.
+    #[napi(constructor)]
+    pub fn new(env: &Env, options: PolicyOptions) -> Result<Self> {
+        let spec = spec(env, options)?;
+        Ok(ImagePolicy {
+            inner: policy::ImagePolicy::new(&spec).map_err(|e| js_err(env, e))?,
+        })
+    }
+
+    /// The latest tag, as written.
+    #[napi]
+    pub fn select(&self, env: &Env, tags: Vec<String>) -> Result<String> {
+        self.inner.select(&tags).map_err(|e| js_err(env, e))
+    }
+
+    /// Selects and explains (counts and the `topN` best candidates, default 5).
+    #[napi]
+    pub fn explain(&self, env: &Env, tags: Vec<String>, top_n: Option<u32>) -> Result<Value> {
+        let x = self
+            .inner
+            .explain(&tags, top_n.unwrap_or(5) as usize)
+            .map_err(|e| js_err(env, e))?;
+        to_js(&x)
+    }
+
+    /// The spec as Flux writes it (`{ policy: {...}, filterTags: {...} }`).
+    #[napi(getter)]
+    pub fn spec(&self) -> Result<Value> {
+        to_js(self.inner.spec())
+    }
+}
+
+/// Times the Rust path alone (compile + select over `tags`, already converted) `repeat`
+/// times; milliseconds per run. For the binding-overhead benchmark.
+#[napi]
+pub fn time_select_native(
+    env: &Env,
+    tags: Vec<String>,
+    semver: String,
+    repeat: u32,
+) -> Result<Vec<f64>> {
+    let spec = policy::PolicySpec::semver(semver);
+    let mut times = Vec::with_capacity(repeat as usize);
+    for _ in 0..repeat {
+        let start = Instant::now();
+        let chosen = policy::select_latest(&tags, &spec);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(chosen).map_err(|e| js_err(env, e))?;
+    }
+    Ok(times)
+}
+
+/// Rewrites the `$imagepolicy` markers of one file's content in memory. `policies` maps
+/// `namespace:name` to an image reference. Returns `{ changed, content, objects, warnings }`
+/// (`content` is `null` when nothing changed).
+#[napi]
+pub fn rewrite_string(
+    env: &Env,
+    content: String,
+    policies: HashMap<String, String>,
+    path: Option<String>,
+) -> Result<Value> {
+    let policies = core::policies(policies.into_iter().collect::<BTreeMap<_, _>>())
+        .map_err(|e| js_err(env, e))?;
+    let path = path.unwrap_or_else(|| "<string>".into());
+    let out = tagsmith::setter::rewrite_str(content.as_bytes(), Path::new(&path), &policies);
+    let new_content = out
+        .new_content
+        .map(|c| String::from_utf8_lossy(&c).into_owned());
+    Ok(serde_json::json!({
+        "changed": new_content.is_some(),
+        "content": new_content,
+        "objects": to_js(&out.objects)?,
+        "warnings": to_js(&out.warnings)?,
+    }))
+}
+
+/// Options of `rewriteTree`.
+#[napi(object)]
+#[derive(Default)]
+pub struct TreeOptions {
+    /// Compute the changes and the diff; write nothing.
+    pub dry_run: Option<bool>,
+    /// File name suffixes to read (default `.yaml`, `.yml`).
+    pub extensions: Option<Vec<String>>,
+}
+
+/// Rewrites every marked YAML file under `root` (atomic writes). Returns `files`,
+/// `warnings`, `filesScanned`, `filesWithMarkers`, `diff`, `written`, `dryRun`.
+#[napi]
+pub fn rewrite_tree(
+    env: &Env,
+    root: String,
+    policies: HashMap<String, String>,
+    options: Option<TreeOptions>,
+) -> Result<Value> {
+    let options = options.unwrap_or_default();
+    let policies = core::policies(policies.into_iter().collect::<BTreeMap<_, _>>())
+        .map_err(|e| js_err(env, e))?;
+    let opts = core::tree_options(options.extensions);
+    core::rewrite_tree(
+        Path::new(&root),
+        &policies,
+        &opts,
+        options.dry_run.unwrap_or(false),
+    )
+    .map_err(|e| js_err(env, e))
+}
+
+/// Options of `scan`: a tag snapshot file, or how to reach the registry.
+#[napi(object)]
+#[derive(Default)]
+pub struct ScanOptions {
+    pub snapshot: Option<String>,
+    /// Exclusion patterns (default Flux's `^.*\.sig$`).
+    pub exclusions: Option<Vec<String>>,
+    pub insecure: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub docker_config: Option<String>,
+    pub ca_bundle: Option<String>,
+    /// Per-request timeout in seconds.
+    pub timeout: Option<f64>,
+}
+
+/// Lists the tags of `image` (Flux's `lastScanResult` plus the tags); resolves on tokio.
+#[napi(ts_return_type = "Promise<ScanResult>")]
+pub fn scan<'env>(
+    env: &'env Env,
+    image: String,
+    options: Option<ScanOptions>,
+) -> Result<PromiseRaw<'env, Value>> {
+    let o = options.unwrap_or_default();
+    let args = ScanArgs {
+        snapshot: o.snapshot,
+        exclusions: o.exclusions,
+        insecure: o.insecure.unwrap_or(false),
+        username: o.username,
+        password: o.password,
+        token: o.token,
+        docker_config: o.docker_config,
+        ca_bundle: o.ca_bundle,
+        timeout: o.timeout,
+    };
+    settle(env, async move { args.scan(image).await })
+}
+
+/// Options of `run`.
+#[napi(object)]
+#[derive(Default)]
+pub struct RunOptions {
+    /// Compute and report (with diffs); write, commit and push nothing.
+    pub dry_run: Option<bool>,
+    pub snapshot: Option<String>,
+    pub config: Option<String>,
+    pub docker_config: Option<String>,
+    pub secrets_dir: Option<String>,
+    pub cache_dir: Option<String>,
+    pub no_cache: Option<bool>,
+    pub remote: Option<String>,
+    pub push: Option<bool>,
+}
+
+/// The whole automation on the Git checkout at `root`, from its Flux CRDs. Resolves to
+/// the run report (`repositories`, `policies`, `automations`, `dryRun`).
+#[napi(ts_return_type = "Promise<RunReport>")]
+pub fn run<'env>(
+    env: &'env Env,
+    root: String,
+    options: Option<RunOptions>,
+) -> Result<PromiseRaw<'env, Value>> {
+    let o = options.unwrap_or_default();
+    let args = RunArgs {
+        dry_run: o.dry_run.unwrap_or(false),
+        snapshot: o.snapshot,
+        config: o.config,
+        docker_config: o.docker_config,
+        secrets_dir: o.secrets_dir,
+        cache_dir: o.cache_dir,
+        no_cache: o.no_cache.unwrap_or(false),
+        remote: o.remote,
+        push: o.push,
+    };
+    settle(env, async move { args.run(root).await })
+}
+
+/// Runs `work` on napi's tokio runtime; the Promise resolves to the converted value or
+/// rejects with a coded `Error` built on the JS thread.
+fn settle<'env, T, F>(env: &'env Env, work: F) -> Result<PromiseRaw<'env, Value>>
+where
+    T: serde::Serialize + Send + 'static,
+    F: std::future::Future<Output = std::result::Result<T, ErrorInfo>> + Send + 'static,
+{
+    env.spawn_future_with_callback(
+        async move { Ok(work.await) },
+        |env, outcome| match outcome {
+            Ok(value) => to_js(&value),
+            Err(e) => Err(js_err(env, e)),
+        },
+    )
+}

@@ -1,0 +1,810 @@
+//! Python bindings for tagsmith: a thin pyo3 layer over the `tagsmith` facade crate.
+//!
+//! Everything here converts arguments, results and errors; the behaviour is the Rust
+//! API's. The Python package `tagsmith` (python/tagsmith/__init__.py) re-exports this
+//! native module `tagsmith._native`.
+
+#![allow(unsafe_code)] // pyo3's macros expand to FFI glue.
+
+#[path = "../../common/core.rs"]
+mod core;
+
+use crate::core::{ErrorInfo, RunArgs, ScanArgs};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use tagsmith::policy;
+
+create_exception!(tagsmith, TagsmithError, PyException, "Base of every tagsmith error: `.code` is the Rust `code()`; location fields (path, line, policy, tag, image, registry...) are attributes.");
+create_exception!(
+    _native,
+    PolicyError,
+    TagsmithError,
+    "Tag selection failed (image-policy-core)."
+);
+create_exception!(
+    _native,
+    EmptyTagsError,
+    PolicyError,
+    "code `empty_tags`: the tag list is empty."
+);
+create_exception!(
+    _native,
+    NoMatchError,
+    PolicyError,
+    "code `no_match`: no tag passed the filter and the policy."
+);
+create_exception!(
+    _native,
+    InvalidRegexError,
+    PolicyError,
+    "code `invalid_regex`: a pattern does not compile."
+);
+create_exception!(
+    _native,
+    InvalidRangeError,
+    PolicyError,
+    "code `invalid_range`: a semver range Masterminds rejects."
+);
+create_exception!(
+    _native,
+    InvalidOrderError,
+    PolicyError,
+    "code `invalid_order`: an order other than asc/desc."
+);
+create_exception!(
+    _native,
+    NonNumericTagError,
+    PolicyError,
+    "code `non_numeric_tag`: the numerical policy met a non-number."
+);
+create_exception!(
+    _native,
+    SetterError,
+    TagsmithError,
+    "The setter failed (marker-setter); code `setter` inside a run."
+);
+create_exception!(
+    _native,
+    InvalidImageRefError,
+    SetterError,
+    "code `invalid_image_ref`: a policy value is not an image reference."
+);
+create_exception!(
+    _native,
+    InvalidPolicyKeyError,
+    SetterError,
+    "code `invalid_policy_key`: a policy key is not NAMESPACE:NAME."
+);
+create_exception!(
+    _native,
+    InvalidRootError,
+    SetterError,
+    "code `invalid_root`: the tree root is missing or not a folder."
+);
+create_exception!(
+    _native,
+    ConflictError,
+    SetterError,
+    "code `conflict`: a file changed on disk between planning and writing."
+);
+create_exception!(
+    _native,
+    ScanError,
+    TagsmithError,
+    "A registry scan failed (registry-scan)."
+);
+create_exception!(
+    _native,
+    InvalidReferenceError,
+    ScanError,
+    "code `invalid_reference`: the image reference does not parse."
+);
+create_exception!(
+    _native,
+    AuthFailedError,
+    ScanError,
+    "code `auth_failed`: the registry refused the credentials."
+);
+create_exception!(
+    _native,
+    NotFoundError,
+    ScanError,
+    "code `not_found`: the repository does not exist."
+);
+create_exception!(
+    _native,
+    RateLimitedError,
+    ScanError,
+    "code `rate_limited`: 429 until the retry budget ran out."
+);
+create_exception!(
+    _native,
+    HttpError,
+    ScanError,
+    "code `http`: another HTTP failure."
+);
+create_exception!(
+    _native,
+    ConfigError,
+    ScanError,
+    "code `config`: a Docker config, CA bundle or snapshot is unusable."
+);
+create_exception!(
+    _native,
+    NotInSnapshotError,
+    ScanError,
+    "code `not_in_snapshot`: the snapshot has no such image."
+);
+create_exception!(
+    _native,
+    GitError,
+    TagsmithError,
+    "Commit or push failed (git-commit); code `git` for libgit2 failures."
+);
+create_exception!(
+    _native,
+    TemplateError,
+    GitError,
+    "code `template`: the commit message template does not render."
+);
+create_exception!(
+    _native,
+    ApplyError,
+    GitError,
+    "code `apply`: applying the change failed."
+);
+create_exception!(
+    _native,
+    PushRejectedError,
+    GitError,
+    "code `push_rejected`: the remote rejected the push."
+);
+create_exception!(
+    _native,
+    PushRaceExhaustedError,
+    GitError,
+    "code `push_race_exhausted`: others kept pushing first."
+);
+create_exception!(
+    _native,
+    RunError,
+    TagsmithError,
+    "The run pipeline failed before it could report."
+);
+create_exception!(
+    _native,
+    InvalidObjectError,
+    RunError,
+    "code `invalid_object`: a Flux object is invalid (path, line, field)."
+);
+create_exception!(
+    _native,
+    IoError,
+    TagsmithError,
+    "code `io`: a file could not be read or written (path)."
+);
+
+fn exception_type<'py>(py: Python<'py>, code: &str) -> Bound<'py, pyo3::types::PyType> {
+    match code {
+        "empty_tags" => py.get_type::<EmptyTagsError>(),
+        "no_match" => py.get_type::<NoMatchError>(),
+        "invalid_regex" => py.get_type::<InvalidRegexError>(),
+        "invalid_range" => py.get_type::<InvalidRangeError>(),
+        "invalid_order" => py.get_type::<InvalidOrderError>(),
+        "non_numeric_tag" => py.get_type::<NonNumericTagError>(),
+        "setter" => py.get_type::<SetterError>(),
+        "invalid_image_ref" => py.get_type::<InvalidImageRefError>(),
+        "invalid_policy_key" => py.get_type::<InvalidPolicyKeyError>(),
+        "invalid_root" => py.get_type::<InvalidRootError>(),
+        "conflict" => py.get_type::<ConflictError>(),
+        "invalid_reference" => py.get_type::<InvalidReferenceError>(),
+        "auth_failed" => py.get_type::<AuthFailedError>(),
+        "not_found" => py.get_type::<NotFoundError>(),
+        "rate_limited" => py.get_type::<RateLimitedError>(),
+        "http" => py.get_type::<HttpError>(),
+        "config" => py.get_type::<ConfigError>(),
+        "not_in_snapshot" => py.get_type::<NotInSnapshotError>(),
+        "git" => py.get_type::<GitError>(),
+        "template" => py.get_type::<TemplateError>(),
+        "apply" => py.get_type::<ApplyError>(),
+        "push_rejected" => py.get_type::<PushRejectedError>(),
+        "push_race_exhausted" => py.get_type::<PushRaceExhaustedError>(),
+        "invalid_object" => py.get_type::<InvalidObjectError>(),
+        "io" => py.get_type::<IoError>(),
+        _ => py.get_type::<TagsmithError>(),
+    }
+}
+
+/// Builds the Python exception for a tagsmith error: the class for its code, `.code`, and
+/// one attribute per location field.
+fn to_py_err(py: Python<'_>, e: ErrorInfo) -> PyErr {
+    if e.code == "invalid_argument" {
+        return PyValueError::new_err(e.message);
+    }
+    let ty = exception_type(py, e.code);
+    match ty.call1((e.message.clone(),)) {
+        Ok(value) => {
+            let _ = value.setattr("code", e.code);
+            for (k, v) in &e.fields {
+                if let Ok(v) = json_to_py(py, v) {
+                    let _ = value.setattr(k.as_str(), v);
+                }
+            }
+            PyErr::from_value(value)
+        }
+        Err(err) => err,
+    }
+}
+
+fn err<T>(e: impl Into<ErrorInfo>) -> PyResult<T> {
+    Python::attach(|py| Err(to_py_err(py, e.into())))
+}
+
+fn snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// JSON value -> Python value, with `camelCase` keys as `snake_case`.
+fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, item) in map {
+                dict.set_item(snake(k), json_to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+fn to_py<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    let json = serde_json::to_value(value)
+        .map_err(|e| PyValueError::new_err(format!("cannot convert the result: {e}")))?;
+    json_to_py(py, &json)
+}
+
+fn spec(
+    semver: Option<String>,
+    alphabetical: Option<String>,
+    numerical: Option<String>,
+    pattern: Option<String>,
+    extract: Option<String>,
+    skip_non_numeric: bool,
+) -> PyResult<policy::PolicySpec> {
+    match core::policy_spec(
+        semver,
+        alphabetical,
+        numerical,
+        pattern,
+        extract,
+        skip_non_numeric,
+    ) {
+        Ok(s) => Ok(s),
+        Err(e) => err(e),
+    }
+}
+
+/// A compiled tag-selection policy (Flux `ImagePolicy.spec`): give exactly one of
+/// `semver` (a Masterminds v3 range), `alphabetical` or `numerical` (`"asc"`/`"desc"`),
+/// optionally `pattern` and `extract` (Flux `filterTags`).
+#[pyclass(frozen, module = "tagsmith")]
+struct ImagePolicy {
+    inner: policy::ImagePolicy,
+}
+
+#[pymethods]
+impl ImagePolicy {
+    #[new]
+    #[pyo3(signature = (*, semver=None, alphabetical=None, numerical=None, pattern=None, extract=None, skip_non_numeric=false))]
+    fn new(
+        semver: Option<String>,
+        alphabetical: Option<String>,
+        numerical: Option<String>,
+        pattern: Option<String>,
+        extract: Option<String>,
+        skip_non_numeric: bool,
+    ) -> PyResult<Self> {
+        let spec = spec(
+            semver,
+            alphabetical,
+            numerical,
+            pattern,
+            extract,
+            skip_non_numeric,
+        )?;
+        match policy::ImagePolicy::new(&spec) {
+            Ok(inner) => Ok(ImagePolicy { inner }),
+            Err(e) => err(e),
+        }
+    }
+
+    /// The latest tag, as written; raises `NoMatchError` (or another `PolicyError`).
+    fn select(&self, py: Python<'_>, tags: Vec<String>) -> PyResult<String> {
+        py.detach(|| self.inner.select(&tags)).or_else(err)
+    }
+
+    /// Selects and explains: `latest`, `latest_value`, `policy`, `counts`, `top`.
+    #[pyo3(signature = (tags, top_n=5))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        tags: Vec<String>,
+        top_n: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match py.detach(|| self.inner.explain(&tags, top_n)) {
+            Ok(x) => to_py(py, &x),
+            Err(e) => err(e),
+        }
+    }
+
+    /// The spec as Flux writes it (`{"policy": {...}, "filterTags": {...}}`), as a dict.
+    #[getter]
+    fn spec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, self.inner.spec())
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.spec();
+        match &s.filter_tags {
+            Some(f) => format!(
+                "ImagePolicy({}, pattern={:?}, extract={:?})",
+                s.kind, f.pattern, f.extract
+            ),
+            None => format!("ImagePolicy({})", s.kind),
+        }
+    }
+}
+
+/// The latest tag of `tags` under one policy, as Flux's ImagePolicy would choose it.
+#[pyfunction]
+#[pyo3(signature = (tags, semver=None, alphabetical=None, numerical=None, pattern=None, extract=None, *, skip_non_numeric=false))]
+#[allow(clippy::too_many_arguments)]
+fn select_latest(
+    py: Python<'_>,
+    tags: Vec<String>,
+    semver: Option<String>,
+    alphabetical: Option<String>,
+    numerical: Option<String>,
+    pattern: Option<String>,
+    extract: Option<String>,
+    skip_non_numeric: bool,
+) -> PyResult<String> {
+    let spec = spec(
+        semver,
+        alphabetical,
+        numerical,
+        pattern,
+        extract,
+        skip_non_numeric,
+    )?;
+    py.detach(|| policy::select_latest(&tags, &spec))
+        .or_else(err)
+}
+
+/// Selects and explains (counts and the `top_n` best candidates) in one call.
+#[pyfunction]
+#[pyo3(signature = (tags, semver=None, alphabetical=None, numerical=None, pattern=None, extract=None, *, skip_non_numeric=false, top_n=5))]
+#[allow(clippy::too_many_arguments)]
+fn explain<'py>(
+    py: Python<'py>,
+    tags: Vec<String>,
+    semver: Option<String>,
+    alphabetical: Option<String>,
+    numerical: Option<String>,
+    pattern: Option<String>,
+    extract: Option<String>,
+    skip_non_numeric: bool,
+    top_n: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    ImagePolicy::new(
+        semver,
+        alphabetical,
+        numerical,
+        pattern,
+        extract,
+        skip_non_numeric,
+    )?
+    .explain(py, tags, top_n)
+}
+
+/// Times the Rust path alone (compile + select over `tags`, already converted), `repeat`
+/// times; returns seconds per run. For the binding-overhead benchmark.
+#[pyfunction]
+#[pyo3(signature = (tags, semver, repeat=10))]
+fn _time_select_native(
+    py: Python<'_>,
+    tags: Vec<String>,
+    semver: String,
+    repeat: usize,
+) -> PyResult<Vec<f64>> {
+    let spec = policy::PolicySpec::semver(semver);
+    py.detach(|| {
+        let mut times = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            let start = Instant::now();
+            let chosen = policy::select_latest(&tags, &spec);
+            times.push(start.elapsed().as_secs_f64());
+            std::hint::black_box(chosen).map_err(ErrorInfo::from)?;
+        }
+        Ok::<_, ErrorInfo>(times)
+    })
+    .or_else(err)
+}
+
+/// Rewrites the `$imagepolicy` markers of one file's content in memory. `policies` maps
+/// `namespace:name` to an image reference. Returns `content` (same type as given, or
+/// `None` when nothing changed), `objects` (changes per object) and `warnings`.
+#[pyfunction]
+#[pyo3(signature = (content, policies, path="<string>"))]
+fn rewrite_string<'py>(
+    py: Python<'py>,
+    content: &Bound<'py, PyAny>,
+    policies: BTreeMap<String, String>,
+    path: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (bytes, is_str): (Vec<u8>, bool) = if let Ok(s) = content.cast::<PyString>() {
+        (s.to_cow()?.as_bytes().to_vec(), true)
+    } else if let Ok(b) = content.cast::<PyBytes>() {
+        (b.as_bytes().to_vec(), false)
+    } else {
+        return Err(PyTypeError::new_err("content must be str or bytes"));
+    };
+    let policies = core::policies(policies).or_else(err)?;
+    let out = py.detach(|| tagsmith::setter::rewrite_str(&bytes, Path::new(path), &policies));
+    let dict = PyDict::new(py);
+    let new_content = match out.new_content {
+        None => py.None().into_bound(py),
+        Some(c) if is_str => match String::from_utf8(c) {
+            Ok(s) => PyString::new(py, &s).into_any(),
+            Err(e) => PyBytes::new(py, e.as_bytes()).into_any(),
+        },
+        Some(c) => PyBytes::new(py, &c).into_any(),
+    };
+    dict.set_item("changed", !new_content.is_none())?;
+    dict.set_item("content", new_content)?;
+    dict.set_item("objects", to_py(py, &out.objects)?)?;
+    dict.set_item("warnings", to_py(py, &out.warnings)?)?;
+    Ok(dict.into_any())
+}
+
+/// Rewrites every marked YAML file under `root` (atomic writes; `dry_run` writes nothing).
+/// Returns `files`, `warnings`, `files_scanned`, `files_with_markers`, `diff` (unified),
+/// `written` (paths) and `dry_run`.
+#[pyfunction]
+#[pyo3(signature = (root, policies, *, dry_run=false, extensions=None))]
+fn rewrite_tree<'py>(
+    py: Python<'py>,
+    root: std::path::PathBuf,
+    policies: BTreeMap<String, String>,
+    dry_run: bool,
+    extensions: Option<Vec<String>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let policies = core::policies(policies).or_else(err)?;
+    let opts = core::tree_options(extensions);
+    match py.detach(|| core::rewrite_tree(&root, &policies, &opts, dry_run)) {
+        Ok(v) => json_to_py(py, &v),
+        Err(e) => err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_args(
+    snapshot: Option<std::path::PathBuf>,
+    exclusions: Option<Vec<String>>,
+    insecure: bool,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    docker_config: Option<std::path::PathBuf>,
+    ca_bundle: Option<std::path::PathBuf>,
+    timeout: Option<f64>,
+) -> ScanArgs {
+    let s = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
+    ScanArgs {
+        snapshot: s(snapshot),
+        exclusions,
+        insecure,
+        username,
+        password,
+        token,
+        docker_config: s(docker_config),
+        ca_bundle: s(ca_bundle),
+        timeout,
+    }
+}
+
+/// Lists the tags of `image` (blocking; the GIL is released): from the registry, or from a
+/// tag `snapshot` file. Returns Flux's `lastScanResult` plus the tags.
+#[pyfunction]
+#[pyo3(signature = (image, *, snapshot=None, exclusions=None, insecure=false, username=None, password=None, token=None, docker_config=None, ca_bundle=None, timeout=None))]
+#[allow(clippy::too_many_arguments)]
+fn scan<'py>(
+    py: Python<'py>,
+    image: String,
+    snapshot: Option<std::path::PathBuf>,
+    exclusions: Option<Vec<String>>,
+    insecure: bool,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    docker_config: Option<std::path::PathBuf>,
+    ca_bundle: Option<std::path::PathBuf>,
+    timeout: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = scan_args(
+        snapshot,
+        exclusions,
+        insecure,
+        username,
+        password,
+        token,
+        docker_config,
+        ca_bundle,
+        timeout,
+    );
+    match py.detach(|| core::runtime().block_on(args.scan(image))) {
+        Ok(r) => to_py(py, &r),
+        Err(e) => err(e),
+    }
+}
+
+/// Completes an asyncio future from the event loop's thread (ignores a cancelled one).
+#[pyfunction]
+fn _resolve_future(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if future.call_method0("done")?.is_truthy()? {
+        return Ok(());
+    }
+    if ok {
+        future.call_method1("set_result", (value,))?;
+    } else {
+        future.call_method1("set_exception", (value,))?;
+    }
+    Ok(())
+}
+
+/// Runs `work` on the tokio runtime and returns an asyncio future of its converted result.
+fn awaitable<'py, T, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
+where
+    T: serde::Serialize + Send + 'static,
+    F: std::future::Future<Output = Result<T, ErrorInfo>> + Send + 'static,
+{
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let future = event_loop.call_method0("create_future")?;
+    let resolve = py
+        .import("tagsmith._native")?
+        .getattr("_resolve_future")?
+        .unbind();
+    let loop_ref = event_loop.unbind();
+    let fut_ref = future.clone().unbind();
+    core::runtime().spawn(async move {
+        let outcome = work.await;
+        Python::attach(|py| {
+            let (ok, value) = match outcome {
+                Ok(v) => match to_py(py, &v) {
+                    Ok(v) => (true, v),
+                    Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
+                },
+                Err(e) => (
+                    false,
+                    to_py_err(py, e).into_value(py).into_bound(py).into_any(),
+                ),
+            };
+            // The loop may be closed by now; then nobody awaits the result.
+            let _ = loop_ref.bind(py).call_method1(
+                "call_soon_threadsafe",
+                (resolve.bind(py), fut_ref.bind(py), ok, value),
+            );
+        });
+    });
+    Ok(future)
+}
+
+/// `scan`, as an asyncio awaitable: the scan runs on tagsmith's tokio runtime, not in a
+/// Python thread.
+#[pyfunction]
+#[pyo3(signature = (image, *, snapshot=None, exclusions=None, insecure=false, username=None, password=None, token=None, docker_config=None, ca_bundle=None, timeout=None))]
+#[allow(clippy::too_many_arguments)]
+fn scan_async<'py>(
+    py: Python<'py>,
+    image: String,
+    snapshot: Option<std::path::PathBuf>,
+    exclusions: Option<Vec<String>>,
+    insecure: bool,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    docker_config: Option<std::path::PathBuf>,
+    ca_bundle: Option<std::path::PathBuf>,
+    timeout: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = scan_args(
+        snapshot,
+        exclusions,
+        insecure,
+        username,
+        password,
+        token,
+        docker_config,
+        ca_bundle,
+        timeout,
+    );
+    awaitable(py, args.scan(image))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_args(
+    dry_run: bool,
+    snapshot: Option<std::path::PathBuf>,
+    config: Option<std::path::PathBuf>,
+    docker_config: Option<std::path::PathBuf>,
+    secrets_dir: Option<std::path::PathBuf>,
+    cache_dir: Option<std::path::PathBuf>,
+    no_cache: bool,
+    remote: Option<String>,
+    push: bool,
+) -> RunArgs {
+    let s = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
+    RunArgs {
+        dry_run,
+        snapshot: s(snapshot),
+        config: s(config),
+        docker_config: s(docker_config),
+        secrets_dir: s(secrets_dir),
+        cache_dir: s(cache_dir),
+        no_cache,
+        remote,
+        push: Some(push),
+    }
+}
+
+/// The whole automation on the Git checkout at `root` (scan -> select -> set -> commit ->
+/// push), from its Flux CRDs. `dry_run=True` computes and reports (with diffs) and writes
+/// nothing. Returns the run report (`repositories`, `policies`, `automations`, `dry_run`).
+#[pyfunction]
+#[pyo3(signature = (root, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true))]
+#[allow(clippy::too_many_arguments)]
+fn run<'py>(
+    py: Python<'py>,
+    root: std::path::PathBuf,
+    dry_run: bool,
+    snapshot: Option<std::path::PathBuf>,
+    config: Option<std::path::PathBuf>,
+    docker_config: Option<std::path::PathBuf>,
+    secrets_dir: Option<std::path::PathBuf>,
+    cache_dir: Option<std::path::PathBuf>,
+    no_cache: bool,
+    remote: Option<String>,
+    push: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = run_args(
+        dry_run,
+        snapshot,
+        config,
+        docker_config,
+        secrets_dir,
+        cache_dir,
+        no_cache,
+        remote,
+        push,
+    );
+    let root = root.display().to_string();
+    match py.detach(|| core::runtime().block_on(args.run(root))) {
+        Ok(r) => to_py(py, &r),
+        Err(e) => err(e),
+    }
+}
+
+/// `run`, as an asyncio awaitable.
+#[pyfunction]
+#[pyo3(signature = (root, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true))]
+#[allow(clippy::too_many_arguments)]
+fn run_async<'py>(
+    py: Python<'py>,
+    root: std::path::PathBuf,
+    dry_run: bool,
+    snapshot: Option<std::path::PathBuf>,
+    config: Option<std::path::PathBuf>,
+    docker_config: Option<std::path::PathBuf>,
+    secrets_dir: Option<std::path::PathBuf>,
+    cache_dir: Option<std::path::PathBuf>,
+    no_cache: bool,
+    remote: Option<String>,
+    push: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = run_args(
+        dry_run,
+        snapshot,
+        config,
+        docker_config,
+        secrets_dir,
+        cache_dir,
+        no_cache,
+        remote,
+        push,
+    );
+    awaitable(py, args.run(root.display().to_string()))
+}
+
+/// The native module behind the `tagsmith` package.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<ImagePolicy>()?;
+    m.add_function(wrap_pyfunction!(select_latest, m)?)?;
+    m.add_function(wrap_pyfunction!(explain, m)?)?;
+    m.add_function(wrap_pyfunction!(_time_select_native, m)?)?;
+    m.add_function(wrap_pyfunction!(rewrite_string, m)?)?;
+    m.add_function(wrap_pyfunction!(rewrite_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(scan, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_async, m)?)?;
+    m.add_function(wrap_pyfunction!(_resolve_future, m)?)?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(run_async, m)?)?;
+    macro_rules! exceptions {
+        ($($name:ident),*) => { $( m.add(stringify!($name), py.get_type::<$name>())?; )* };
+    }
+    exceptions!(
+        TagsmithError,
+        PolicyError,
+        EmptyTagsError,
+        NoMatchError,
+        InvalidRegexError,
+        InvalidRangeError,
+        InvalidOrderError,
+        NonNumericTagError,
+        SetterError,
+        InvalidImageRefError,
+        InvalidPolicyKeyError,
+        InvalidRootError,
+        ConflictError,
+        ScanError,
+        InvalidReferenceError,
+        AuthFailedError,
+        NotFoundError,
+        RateLimitedError,
+        HttpError,
+        ConfigError,
+        NotInSnapshotError,
+        GitError,
+        TemplateError,
+        ApplyError,
+        PushRejectedError,
+        PushRaceExhaustedError,
+        RunError,
+        InvalidObjectError,
+        IoError
+    );
+    Ok(())
+}
