@@ -18,10 +18,13 @@ setup-system:
 	fi
 
 setup-python:
-	@true
+	$(PYTHON) -m venv bindings/python/.venv
+	bindings/python/.venv/bin/pip install -q maturin pytest packaging semver
+	PATH=$(CURDIR)/bindings/python/.venv/bin:$$PATH MATURIN_PEP517_ARGS="--profile dev" \
+	  bindings/python/.venv/bin/pip install -q --no-build-isolation ./bindings/python
 
 setup-node:
-	@true
+	cd bindings/node && npm ci --no-audit --no-fund && npx napi build --platform
 
 # The main job on the embedded example (examples/gitops + examples/tags.snapshot.yaml):
 # offline, in a temp copy with a bare local origin; shows the diff, the commit, and check.
@@ -35,10 +38,10 @@ test-rust:
 	$(CARGO) test --workspace --exclude tagsmith-benches
 
 test-python:
-	@true
+	bindings/python/.venv/bin/python -m pytest -q bindings/python/tests
 
 test-node:
-	@true
+	cd bindings/node && node --test __test__/*.test.mjs
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -46,3 +49,10 @@ lint:
 
 bench:
 	$(CARGO) bench -p tagsmith-benches
+
+# Python and Node selection over 100k tags vs packaging/semver and npm semver (release builds).
+bench-bindings:
+	PATH=$(CURDIR)/bindings/python/.venv/bin:$$PATH \
+	  bindings/python/.venv/bin/pip install -q --no-build-isolation ./bindings/python
+	bindings/python/.venv/bin/python bindings/python/bench/select.py
+	cd bindings/node && npx napi build --platform --release && node bench/select.mjs

@@ -234,7 +234,7 @@ pub struct ScanOptions {
 }
 
 /// Lists the tags of `image` (Flux's `lastScanResult` plus the tags); resolves on tokio.
-#[napi(ts_return_type = "Promise<ScanResult>")]
+#[napi(ts_return_type = "Promise<Record<string, any>>")]
 pub fn scan<'env>(
     env: &'env Env,
     image: String,
@@ -273,7 +273,7 @@ pub struct RunOptions {
 
 /// The whole automation on the Git checkout at `root`, from its Flux CRDs. Resolves to
 /// the run report (`repositories`, `policies`, `automations`, `dryRun`).
-#[napi(ts_return_type = "Promise<RunReport>")]
+#[napi(ts_return_type = "Promise<Record<string, any>>")]
 pub fn run<'env>(
     env: &'env Env,
     root: String,

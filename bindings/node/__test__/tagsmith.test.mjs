@@ -1,0 +1,167 @@
+// node --test suite for the tagsmith Node binding: every function, the error mapping
+// (err.code === Rust code()), the shared policy vectors, the docs' examples, and a dry run
+// on examples/gitops.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+const tagsmith = require('../index.js')
+const { selectLatest, explain, ImagePolicy, rewriteString, rewriteTree, scan, run, timeSelectNative } = tagsmith
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+const cases = JSON.parse(fs.readFileSync(path.join(ROOT, 'testdata/policy/cases.json'), 'utf8')).cases
+const MARKED = 'image: reg.example.com/app:1.0.0 # {"$imagepolicy": "flux-system:app"}\n'
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tagsmith-node-'))
+
+function options(c) {
+  const o = {}
+  for (const k of ['semver', 'alphabetical', 'numerical', 'pattern', 'extract']) if (k in c) o[k] = c[k]
+  if (c.skip_non_numeric) o.skipNonNumeric = true
+  return o
+}
+
+for (const c of cases) {
+  test(`policy vector: ${c.name}`, () => {
+    if ('expected' in c) {
+      assert.equal(selectLatest(c.tags, options(c)), c.expected)
+      assert.equal(new ImagePolicy(options(c)).select(c.tags), c.expected)
+    } else {
+      assert.throws(() => selectLatest(c.tags, options(c)), (err) => err instanceof Error && err.code === c.error)
+    }
+  })
+}
+
+test('selectLatest: one-call form and errors with code and location', () => {
+  assert.equal(selectLatest(['1.0.0', '1.4.2', '2.0.0'], { semver: '>=1.0.0 <2.0.0' }), '1.4.2')
+  assert.equal(selectLatest(['3', '20', '100'], { numerical: 'asc' }), '100')
+  assert.throws(() => selectLatest(['latest', '2.0.0'], { semver: '^1' }), (err) => {
+    assert.equal(err.code, 'no_match')
+    assert.equal(err.policy, 'semver range "^1"')
+    assert.match(err.message, /2 tags seen/)
+    return true
+  })
+  assert.throws(() => selectLatest(['1.0.0'], { semver: '*', pattern: '(' }), (err) =>
+    err.code === 'invalid_regex' && err.field === 'filterTags.pattern' && err.pattern === '(')
+  assert.throws(() => selectLatest(['a'], { alphabetical: 'up' }), (err) => err.code === 'invalid_order' && err.order === 'up')
+  assert.throws(() => new ImagePolicy({ semver: '>>1' }), (err) => err.code === 'invalid_range' && err.range === '>>1')
+  assert.throws(() => selectLatest(['1.0.0'], {}), (err) => err.code === 'invalid_argument')
+  assert.throws(() => selectLatest([], { semver: '*' }), (err) => err.code === 'empty_tags')
+})
+
+test('explain: counts and top candidates', () => {
+  const why = explain(['1.0.0', '1.4.2', '2.0.0', 'latest'], { semver: '^1' }, 1)
+  assert.equal(why.latest, '1.4.2')
+  assert.equal(why.counts.seen, 4)
+  assert.equal(why.counts.outOfRange, 1)
+  assert.deepEqual(why.top, [{ tag: '1.4.2', value: '1.4.2' }])
+  const p = new ImagePolicy({ alphabetical: 'asc', pattern: '^main-(?P<ts>\\d+)$', extract: '$ts' })
+  assert.equal(p.explain(['main-1', 'main-3', 'dev-9']).counts.filteredOut, 1)
+  assert.equal(p.spec.filterTags.extract, '$ts')
+})
+
+test('rewriteString: in memory, warnings, errors', () => {
+  const out = rewriteString(MARKED, { 'flux-system:app': 'reg.example.com/app:1.4.2' })
+  assert.equal(out.changed, true)
+  assert.equal(out.content, MARKED.replace('1.0.0', '1.4.2'))
+  const change = out.objects[0].changes[0]
+  assert.deepEqual([change.line, change.oldValue, change.newValue], [1, 'reg.example.com/app:1.0.0', 'reg.example.com/app:1.4.2'])
+  const none = rewriteString(MARKED, { 'flux-system:other': 'reg.example.com/x:1' }, 'd.yaml')
+  assert.equal(none.content, null)
+  assert.equal(none.warnings[0].code, 'unknown_policy')
+  assert.throws(() => rewriteString(MARKED, { nocolon: 'reg.example.com/app:1' }), (err) => err.code === 'invalid_policy_key' && err.key === 'nocolon')
+  assert.throws(() => rewriteString(MARKED, { 'flux-system:app': 'Not A Ref' }), (err) => err.code === 'invalid_image_ref')
+})
+
+test('rewriteTree: dry run, then write', () => {
+  const root = tmp()
+  fs.mkdirSync(path.join(root, 'apps'))
+  const file = path.join(root, 'apps', 'deploy.yaml')
+  fs.writeFileSync(file, MARKED)
+  const policies = { 'flux-system:app': 'reg.example.com/app:1.4.2' }
+  const plan = rewriteTree(root, policies, { dryRun: true })
+  assert.equal(plan.dryRun, true)
+  assert.deepEqual(plan.written, [])
+  assert.match(plan.diff, /\+image: reg.example.com\/app:1.4.2/)
+  assert.equal(plan.files[0].path, 'apps/deploy.yaml')
+  assert.equal(fs.readFileSync(file, 'utf8'), MARKED)
+  const done = rewriteTree(root, policies)
+  assert.equal(done.written.length, 1)
+  assert.equal(fs.readFileSync(file, 'utf8'), MARKED.replace('1.0.0', '1.4.2'))
+  assert.throws(() => rewriteTree(path.join(root, 'missing'), policies), (err) => err.code === 'invalid_root' && err.path.endsWith('missing'))
+})
+
+test('scan: Promise from a snapshot, coded rejections', async () => {
+  const dir = tmp()
+  const snapshot = path.join(dir, 'tags.yaml')
+  fs.writeFileSync(snapshot, "reg.example.com/app: ['1.0.0', '1.4.2', 'sha256-abc.sig']\n")
+  const pending = scan('reg.example.com/app', { snapshot })
+  assert.ok(pending instanceof Promise)
+  const result = await pending
+  assert.deepEqual(result.tags, ['1.0.0', '1.4.2'])
+  assert.equal(result.excludedCount, 1)
+  assert.deepEqual(result.latestTags, ['1.4.2', '1.0.0'])
+  assert.equal((await scan('reg.example.com/app', { snapshot, exclusions: [] })).tagCount, 3)
+  await assert.rejects(scan('reg.example.com/other', { snapshot }), (err) => err.code === 'not_in_snapshot' && err.image === 'reg.example.com/other')
+  await assert.rejects(scan('reg.example.com/app', { snapshot: path.join(dir, 'none.yaml') }), (err) => err.code === 'config')
+  await assert.rejects(scan('reg.example.com/app', { snapshot, exclusions: ['('] }), (err) => err.code === 'invalid_regex')
+})
+
+function exampleRepo() {
+  const src = path.join(ROOT, 'examples', 'gitops')
+  if (!fs.existsSync(src)) return null
+  const repo = path.join(tmp(), 'repo')
+  fs.cpSync(src, repo, { recursive: true })
+  const git = (...args) => execFileSync('git', args, { cwd: repo })
+  git('init', '-q', '-b', 'main')
+  git('add', '-A')
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'init')
+  return repo
+}
+
+function yamlBytes(root) {
+  return fs.readdirSync(root, { recursive: true }).filter((f) => f.endsWith('.yaml')).sort()
+    .map((f) => [f, fs.readFileSync(path.join(root, f), 'utf8')])
+}
+
+test('run: dry run on examples/gitops writes nothing', async (t) => {
+  const repo = exampleRepo()
+  if (!repo) return t.skip('examples/gitops is not in this checkout')
+  const before = yamlBytes(repo)
+  const report = await run(repo, { dryRun: true, snapshot: path.join(ROOT, 'examples/tags.snapshot.yaml'), noCache: true })
+  assert.equal(report.dryRun, true)
+  assert.ok(report.policies.length > 0)
+  const diffs = report.automations.map((a) => a.diff).filter(Boolean)
+  assert.ok(diffs.some((d) => d.split('\n').some((l) => l.startsWith('+'))))
+  assert.deepEqual(yamlBytes(repo), before)
+})
+
+test('run: invalid objects reject with a code', async () => {
+  const bad = tmp()
+  fs.writeFileSync(path.join(bad, 'policy.yaml'),
+    "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {name: p, namespace: ns}\n" +
+    "spec:\n  imageRepositoryRef: {name: r}\n  policy: {semver: {range: '>>1'}}\n")
+  await assert.rejects(run(bad, { dryRun: true, noCache: true }), (err) => typeof err.code === 'string' && err.code.length > 0 && err.code !== 'GenericFailure')
+})
+
+test('timeSelectNative: times the Rust path', () => {
+  const times = timeSelectNative(['1.0.0', '1.2.0'], '^1', 3)
+  assert.equal(times.length, 3)
+  assert.ok(times.every((t) => t >= 0))
+})
+
+test('docs/node.md examples run', async () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/node.md'), 'utf8')
+  const blocks = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
+  assert.ok(blocks.length > 0, 'docs/node.md has no js examples')
+  for (const block of blocks) {
+    const fn = new Function('require', 'ROOT', `return (async () => {\n${block}\n})()`)
+    await fn((name) => (name === 'tagsmith' ? tagsmith : require(name)), ROOT)
+  }
+})
