@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tagsmith_git_commit::{
     commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, GitAuth, KeySource,
-    MessageTemplate, PushOutcome, PushTarget, Repository, Secret, Signature, TemplateData,
+    MessageTemplate, PushOutcome, PushTarget, Repository, Secret, Signature, SigningKey,
+    TemplateData,
 };
 use tagsmith_image_policy_core::{Exclusions, Explanation, ImagePolicy};
 use tagsmith_marker_setter::{plan_tree, Policies, SetterResult, TreeOptions};
@@ -304,15 +305,36 @@ async fn scan_repository(
     }
 }
 
-/// What an automation asks for that this run does not do.
-fn automation_notes(automation: &Automation) -> Vec<String> {
-    let mut notes = Vec::new();
-    if let Some(secret) = &automation.signing_key_secret {
-        notes.push(format!(
-            "spec.git.commit.signingKey (secret {secret}) is not applied: commits are unsigned"
-        ));
-    }
-    notes
+/// The OpenPGP key of `spec.git.commit.signingKey.secretRef`, read from
+/// `--secrets-dir/<namespace>/<secret>/git.asc` (passphrase: the `passphrase` key), as in a
+/// Flux signing secret. Asked for but missing is an error: commits are never silently
+/// unsigned.
+pub fn signing_key(
+    opts: &RunOptions,
+    automation: &Automation,
+) -> Result<Option<SigningKey>, RunError> {
+    let Some(secret) = &automation.signing_key_secret else {
+        return Ok(None);
+    };
+    let missing = |why: String| RunError::InvalidObject {
+        file: automation.origin.file.clone(),
+        line: automation.origin.line,
+        field: "spec.git.commit.signingKey.secretRef".into(),
+        message: why,
+    };
+    let Some(dir) = &opts.secrets_dir else {
+        return Err(missing(format!(
+            "secret {secret} needs --secrets-dir with {}/{secret}/git.asc",
+            automation.origin.namespace
+        )));
+    };
+    let base = dir.join(&automation.origin.namespace).join(secret);
+    let armored = std::fs::read_to_string(base.join("git.asc"))
+        .map_err(|e| missing(format!("{}: {e}", base.join("git.asc").display())))?;
+    let passphrase = std::fs::read_to_string(base.join("passphrase"))
+        .ok()
+        .map(|p| Secret::new(p.trim_end_matches(['\r', '\n'])));
+    Ok(Some(SigningKey::from_armored(&armored, passphrase)?))
 }
 
 /// A note when the work tree is on another branch than `git.checkout.ref.branch`: tagsmith
@@ -539,7 +561,7 @@ fn run_automation(
         commit: None,
         pushed_branch: None,
         attempts: 0,
-        notes: automation_notes(automation),
+        notes: Vec::new(),
     };
     let current = Repository::open(&opts.root)
         .ok()
@@ -559,7 +581,11 @@ fn run_automation(
         report.result = plan.result().clone();
         return Ok(report);
     }
-    let repo = Repository::open(&opts.root)?.with_auth(git_auth(opts, automation, objects)?);
+    let mut repo = Repository::open(&opts.root)?.with_auth(git_auth(opts, automation, objects)?);
+    if let Some(key) = signing_key(opts, automation)? {
+        tracing::debug!(fingerprint = %key.fingerprint(), "signing commits");
+        repo = repo.with_signing_key(key);
+    }
     let commit = CommitOptions {
         author: Signature {
             name: automation.author_name.clone(),
@@ -731,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn notes_name_what_is_not_applied() {
+    fn signing_key_and_checkout_branch() {
         let mut objects = FluxObjects::default();
         objects
             .add_text(
@@ -740,9 +766,17 @@ mod tests {
             )
             .unwrap();
         let automation = &objects.automations[0];
-        let notes = automation_notes(automation);
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("signingKey") && notes[0].contains("gpg"));
+        // A signing key asked for but not provided fails closed, naming file and field.
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = RunOptions::new(dir.path());
+        let err = signing_key(&opts, automation).unwrap_err().to_string();
+        assert!(
+            err.starts_with("a.yaml:1: spec.git.commit.signingKey.secretRef: secret gpg"),
+            "{err}"
+        );
+        opts.secrets_dir = Some(dir.path().to_path_buf());
+        let err = signing_key(&opts, automation).unwrap_err().to_string();
+        assert!(err.contains("ns/gpg/git.asc"), "{err}");
         assert_eq!(checkout_note(automation, Some("main")), None);
         assert_eq!(checkout_note(automation, None), None);
         let note = checkout_note(automation, Some("dev")).unwrap();

@@ -214,3 +214,96 @@ fn a_config_file_outside_the_tree_drives_the_run() {
     );
     assert_eq!(remote.log("main").len(), 2);
 }
+
+/// A throwaway GnuPG home with one passphrase-protected secret key; returns (home, armored).
+fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
+    let gpg = tagsmith_testkit::tools::require("gpg");
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&gpg)
+            .env("GNUPGHOME", home.path())
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                passphrase,
+            ])
+            .args(args)
+            .output()
+            .expect("run gpg");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "--quick-gen-key",
+        "Flux Bot <bot@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let armored = run(&["--armor", "--export-secret-keys", "bot@example.com"]);
+    (home, armored)
+}
+
+#[test]
+fn signing_key_from_the_secrets_dir_signs_the_commit() {
+    let registry = LocalRegistry::start();
+    registry.seed("team/checkout", &["1.0.0".to_string(), "1.5.0".to_string()]);
+    let flux = flux_objects(&registry.host).replace(
+        "    push:\n",
+        "      signingKey:\n        secretRef:\n          name: flux-gpg\n    push:\n",
+    );
+    let remote = BareRemote::with_files(&[
+        ("clusters/flux.yaml", &flux),
+        ("apps/checkout.yaml", &manifest(&registry.host)),
+    ]);
+    let work = remote.clone_to("work");
+    let (home, armored) = gpg_key("s3cret");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let secret = secrets.path().join("flux-system/flux-gpg");
+    std::fs::create_dir_all(&secret).expect("mkdir");
+    std::fs::write(secret.join("git.asc"), armored).expect("write key");
+    std::fs::write(secret.join("passphrase"), "s3cret\n").expect("write passphrase");
+    let mut opts = RunOptions::new(&work);
+    opts.cache_dir = None;
+    opts.secrets_dir = Some(secrets.path().to_path_buf());
+    let report = runtime().block_on(run(&opts)).expect("run");
+    let commit = report.automations[0].commit.clone().expect("a commit");
+    let verify = std::process::Command::new("git")
+        .env("GNUPGHOME", home.path())
+        .args(["verify-commit", &commit])
+        .current_dir(&remote.path)
+        .output()
+        .expect("git verify-commit");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("Good signature"));
+
+    // Without the secret the run refuses rather than committing unsigned.
+    std::fs::remove_file(secret.join("git.asc")).expect("rm");
+    let again = BareRemote::with_files(&[
+        ("clusters/flux.yaml", &flux),
+        ("apps/checkout.yaml", &manifest(&registry.host)),
+    ]);
+    let mut opts = RunOptions::new(again.clone_to("work"));
+    opts.cache_dir = None;
+    opts.secrets_dir = Some(secrets.path().to_path_buf());
+    let err = runtime()
+        .block_on(run(&opts))
+        .expect_err("no key, no commit");
+    assert_eq!(err.code(), "invalid_object");
+    assert!(
+        err.to_string()
+            .contains("spec.git.commit.signingKey.secretRef"),
+        "{err}"
+    );
+    assert_eq!(again.log("main").len(), 1);
+}
