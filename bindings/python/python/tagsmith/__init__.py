@@ -94,6 +94,9 @@ ERRORS_BY_CODE = {
     "io": IoError,
 }
 
+for _cls in {TagsmithError, PolicyError, ScanError, GitError, RunError, *ERRORS_BY_CODE.values()}:
+    _cls.__module__ = "tagsmith"
+
 __all__ = [
     "ImagePolicy",
     "select_latest",
