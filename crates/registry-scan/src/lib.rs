@@ -1,8 +1,12 @@
 //! Listing the tags of container images, as Flux's `ImageRepository` does.
 //!
 //! A [`TagSource`] lists tags and resolves digests. [`OciTagSource`] talks to registries
-//! through `oci-client` (paging, basic/bearer/Docker-config auth, 429/5xx retries with
-//! backoff); [`SnapshotTagSource`] reads a file, so everything runs offline.
+//! through `oci-client` (basic/bearer/Docker-config auth, digests) and follows tag pages
+//! itself (`Link` headers, `Retry-After`, 429/5xx/timeout retries with bounded backoff);
+//! [`SnapshotTagSource`] reads a file, so everything runs offline. [`scan`] applies the
+//! exclusion list and fills a [`ScanResult`] like Flux's `status.lastScanResult`;
+//! [`scan_many`] scans many images with a concurrency limit. Errors are one
+//! [`ScanError`] with a stable [`ScanError::code`]; secrets print `<redacted>`.
 //!
 //! ```
 //! use tagsmith_registry_scan::{SnapshotTagSource, TagSource};

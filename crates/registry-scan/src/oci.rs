@@ -11,8 +11,8 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Bounded exponential backoff with jitter for 429 and 5xx answers.
@@ -568,8 +568,9 @@ impl TagSource for OciTagSource {
         };
         let mut tags: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut budget = Budget::new(&self.options, &reference, image);
         for _ in 0..MAX_PAGES {
+            // Each page has its own retry budget (attempts and time), as `RetryPolicy` says.
+            let mut budget = Budget::new(&self.options, &reference, image);
             // Credentials go only to the registry itself, never to another host a `Link`
             // header might name.
             let same_origin = url.starts_with(&format!("{origin}/"));

@@ -42,7 +42,16 @@ impl SnapshotTagSource {
         })
     }
 
-    /// Parses snapshot text.
+    /// Parses snapshot text (also available as `text.parse::<SnapshotTagSource>()`).
+    ///
+    /// ```
+    /// use tagsmith_registry_scan::SnapshotTagSource;
+    /// let json: SnapshotTagSource = r#"{"ghcr.io/org/app": {"tags": ["1.0.0"], "digests": {"1.0.0": "sha256:ab"}}}"#
+    ///     .parse()?;
+    /// let yaml = SnapshotTagSource::from_text("nginx:\n  - '1.10'\n  - 1.9\n")?;
+    /// # let _ = (json, yaml);
+    /// # Ok::<(), tagsmith_registry_scan::ScanError>(())
+    /// ```
     pub fn from_text(text: &str) -> Result<Self, ScanError> {
         Self::parse(text).map_err(|message| ScanError::Config {
             path: "<snapshot>".into(),
@@ -98,6 +107,15 @@ impl SnapshotTagSource {
     }
 }
 
+impl std::str::FromStr for SnapshotTagSource {
+    type Err = ScanError;
+
+    /// Same as [`SnapshotTagSource::from_text`].
+    fn from_str(text: &str) -> Result<Self, ScanError> {
+        Self::from_text(text)
+    }
+}
+
 /// Tags such as `1.10` read as floats in YAML; keep their text.
 fn scalar(y: &Yaml) -> Option<String> {
     match y {
@@ -140,5 +158,63 @@ impl TagSource for SnapshotTagSource {
                 registry: "snapshot".into(),
                 image: format!("{image}:{tag} (no digest recorded)"),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn json_and_yaml_forms_with_digests_and_unquoted_numbers() {
+        let json: SnapshotTagSource = r#"{"ghcr.io/org/app": {"tags": ["1.0.0", "1.1.0"], "digests": {"1.1.0": "sha256:ab"}}}"#
+            .parse()
+            .expect("json");
+        assert_eq!(
+            block(json.list_tags("ghcr.io/org/app")).expect("tags"),
+            ["1.0.0", "1.1.0"]
+        );
+        assert_eq!(
+            block(json.resolve_digest("ghcr.io/org/app", "1.1.0")).expect("digest"),
+            "sha256:ab"
+        );
+        let err = block(json.resolve_digest("ghcr.io/org/app", "1.0.0")).expect_err("none");
+        assert_eq!(err.code(), "not_found");
+
+        // Unquoted YAML numbers keep their text: 1.10 stays "1.10", not 1.1.
+        let yaml =
+            SnapshotTagSource::from_text("nginx:\n  - 1.10\n  - 1.9\n  - 7\n").expect("yaml");
+        assert_eq!(
+            block(yaml.list_tags("index.docker.io/library/nginx")).expect("tags"),
+            ["1.10", "1.9", "7"]
+        );
+        let err = block(yaml.list_tags("ghcr.io/nginx")).expect_err("absent");
+        assert_eq!(err.code(), "not_in_snapshot");
+        assert!(err.to_string().contains("ghcr.io/nginx"), "{err}");
+    }
+
+    #[test]
+    fn malformed_snapshots_are_config_errors() {
+        for (text, wanted) in [
+            ("- a\n- b\n", "mapping"),
+            ("app: 3\n", "list of tags"),
+            ("app: {digests: {}}\n", "tags: [...]"),
+            ("app: [1, 2\n", "line"),
+        ] {
+            let err = SnapshotTagSource::from_text(text).expect_err(text);
+            assert_eq!(err.code(), "config", "{text}");
+            assert!(err.to_string().contains(wanted), "{text}: {err}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("absent.yaml");
+        let err = SnapshotTagSource::from_path(&missing).expect_err("missing");
+        assert!(err.to_string().contains("absent.yaml"), "{err}");
     }
 }

@@ -529,3 +529,33 @@ fn digest_of_a_multi_arch_image_is_the_index_digest() {
         .expect_err("no such tag");
     assert_eq!(err.code(), "not_found", "{err}");
 }
+
+#[test]
+fn credentials_are_not_sent_to_another_host_named_by_link() {
+    let other = FaultServer::start(50, |_, _| Reply::json(200, &tags_json(&["2.0.0"])));
+    let other_host = other.host.clone();
+    let registry = FaultServer::start(50, move |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(200, &tags_json(&["1.0.0"])).header(
+            "Link",
+            &format!("<http://{other_host}/v2/team/app/tags/list?last=1.0.0>; rel=\"next\""),
+        )
+    });
+    let rt = runtime();
+    let source = insecure(Credentials::Bearer(Secret::new("tok-xyz")));
+    let tags = rt
+        .block_on(source.list_tags(&format!("{}/team/app", registry.host)))
+        .expect("pages on two hosts");
+    assert_eq!(tags, ["1.0.0", "2.0.0"]);
+    let own = registry.full_requests();
+    let page = own
+        .iter()
+        .find(|r| r.line.contains("/tags/list"))
+        .expect("a tags request");
+    assert_eq!(page.header("authorization"), Some("Bearer tok-xyz"));
+    let foreign = other.full_requests();
+    assert_eq!(foreign.len(), 1, "{foreign:?}");
+    assert_eq!(foreign[0].header("authorization"), None, "{foreign:?}");
+}

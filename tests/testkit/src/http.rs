@@ -52,6 +52,28 @@ pub struct FaultServer {
     pub hits: Arc<AtomicUsize>,
     /// Request lines seen, in order.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Request lines with their headers (names lower-cased), in order.
+    pub full_log: Arc<Mutex<Vec<Request>>>,
+}
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `GET /path HTTP/1.1`.
+    pub line: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 type Script = dyn Fn(&str, usize) -> Reply + Send + Sync;
@@ -67,9 +89,11 @@ impl FaultServer {
         let stop = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(AtomicUsize::new(0));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let full_log = Arc::new(Mutex::new(Vec::new()));
         let script: Arc<Script> = Arc::new(script);
         {
             let (stop, hits, log) = (Arc::clone(&stop), Arc::clone(&hits), Arc::clone(&log));
+            let full_log = Arc::clone(&full_log);
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) || hits.load(Ordering::SeqCst) >= max_requests {
@@ -79,7 +103,8 @@ impl FaultServer {
                     let index = hits.fetch_add(1, Ordering::SeqCst);
                     let script = Arc::clone(&script);
                     let log = Arc::clone(&log);
-                    std::thread::spawn(move || serve(stream, index, &*script, &log));
+                    let full_log = Arc::clone(&full_log);
+                    std::thread::spawn(move || serve(stream, index, &*script, &log, &full_log));
                 }
             });
         }
@@ -88,7 +113,13 @@ impl FaultServer {
             stop,
             hits,
             log,
+            full_log,
         }
+    }
+
+    /// Requests seen so far, with their headers.
+    pub fn full_requests(&self) -> Vec<Request> {
+        self.full_log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Request lines seen so far.
@@ -97,7 +128,13 @@ impl FaultServer {
     }
 }
 
-fn serve(stream: TcpStream, index: usize, script: &Script, log: &Mutex<Vec<String>>) {
+fn serve(
+    stream: TcpStream,
+    index: usize,
+    script: &Script,
+    log: &Mutex<Vec<String>>,
+    full_log: &Mutex<Vec<Request>>,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
@@ -107,12 +144,17 @@ fn serve(stream: TcpStream, index: usize, script: &Script, log: &Mutex<Vec<Strin
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
         }
     }
     let path = request_line
@@ -122,6 +164,12 @@ fn serve(stream: TcpStream, index: usize, script: &Script, log: &Mutex<Vec<Strin
         .to_string();
     if let Ok(mut l) = log.lock() {
         l.push(request_line.trim().to_string());
+    }
+    if let Ok(mut l) = full_log.lock() {
+        l.push(Request {
+            line: request_line.trim().to_string(),
+            headers,
+        });
     }
     let reply = script(&path, index);
     std::thread::sleep(reply.delay);
