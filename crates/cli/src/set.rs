@@ -25,12 +25,23 @@ pub struct SetArgs {
     /// Print the result model (files, objects, changes, warnings) as JSON.
     #[arg(long)]
     json: bool,
+    /// Only read files whose path (relative to PATH) matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Skip files whose path (relative to PATH) matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
 }
 
 /// Runs `set`.
 pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
     let policies = load_policies(&args).map_err(bad_input)?;
-    let plan = plan_tree(&args.path, &policies, &TreeOptions::default()).map_err(|e| {
+    let opts = TreeOptions {
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        ..TreeOptions::default()
+    };
+    let plan = plan_tree(&args.path, &policies, &opts).map_err(|e| {
         if e.is_invalid_input() {
             bad_input(e)
         } else {

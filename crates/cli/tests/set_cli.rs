@@ -120,6 +120,14 @@ fn bad_input_exits_2() {
         vec!["set", path(dir.path()), "--policy", "noslash=app:1"],
         vec!["set", path(dir.path()), "--policy", "ns:app=Not A Ref"],
         vec!["set", "/nonexistent/tree", "--policy", "ns:app=app:1"],
+        vec![
+            "set",
+            path(dir.path()),
+            "--policy",
+            "ns:app=app:1",
+            "--include",
+            "a/[",
+        ],
     ] {
         let out = tagsmith(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -129,4 +137,29 @@ fn bad_input_exits_2() {
             "{args:?}"
         );
     }
+}
+
+#[test]
+fn include_and_exclude_limit_the_files() {
+    let dir = tree();
+    std::fs::create_dir_all(dir.path().join("infra")).expect("mkdir");
+    std::fs::write(dir.path().join("infra/app.yaml"), FILE).expect("write");
+    let out = tagsmith(&[
+        "set",
+        path(dir.path()),
+        "--policy",
+        "flux-system:app=reg.example.com/team/app:1.4.2",
+        "--include",
+        "**/*.yaml",
+        "--exclude",
+        "infra/**",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |rel: &str| std::fs::read_to_string(dir.path().join(rel)).expect("read");
+    assert!(read("apps/app.yaml").contains("app:1.4.2"));
+    assert_eq!(read("infra/app.yaml"), FILE);
 }
