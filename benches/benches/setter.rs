@@ -3,9 +3,11 @@
 //! the I/O floor of finding the marked files at all. Planning (read, screen, parse, rewrite
 //! in memory) is measured; writing is measured once separately, on a fresh copy each time.
 //!
-//! Flux's own setter (image-automation-controller's `update.UpdateWithSetters`) cannot be
-//! fetched through the Go module proxy here (it answers 403 for that module), so the
-//! Flux comparison is not part of this bench; see docs/benchmarks.md.
+//! Flux's setter is measured in the same run through the Go harness in
+//! `benches/go/flux-setter`: image-automation-controller's module is not served by the Go
+//! module proxy (403 for every version), so the harness rebuilds `UpdateWithSetters`'s
+//! pipeline (token screening, kyaml `ByteReader`, `fieldmeta` setters) from kyaml itself,
+//! run with `-dry-run` so that, like `plan_tree`, it reads and computes but writes nothing.
 
 #![allow(missing_docs)]
 
@@ -68,6 +70,40 @@ fn policies() -> Policies {
     .expect("policies")
 }
 
+/// Builds the Flux harness; `None` (with a note) when Go is missing, so the other figures
+/// still come out.
+fn flux_harness(out: &Path) -> Option<std::path::PathBuf> {
+    let go = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([std::path::PathBuf::from("/usr/local/go/bin")])
+        .map(|d| d.join("go"))
+        .find(|p| p.is_file())?;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/flux-setter");
+    let bin = out.join("flux-setter");
+    let ok = Command::new(go)
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(src)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(bin)
+}
+
+fn flux_setter(bin: &Path, policies: &Path, root: &Path) -> usize {
+    let out = Command::new(bin)
+        .arg("-policies")
+        .arg(policies)
+        .arg("-dry-run")
+        .arg(root)
+        .output()
+        .expect("run flux-setter");
+    assert!(out.status.success(), "flux-setter failed");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    report["changes"].as_array().map_or(0, Vec::len)
+}
+
 fn grep_floor(root: &Path) -> usize {
     let out = Command::new("grep")
         .args(["-rl", "$imagepolicy"])
@@ -82,6 +118,17 @@ fn bench_tree(c: &mut Criterion) {
     let bytes = generate(dir.path(), FILES);
     let policies = policies();
     let opts = TreeOptions::default();
+    let tools = tempfile::tempdir().expect("tempdir");
+    let policies_json = tools.path().join("policies.json");
+    let map: serde_json::Map<String, serde_json::Value> = policies
+        .iter()
+        .map(|(k, r)| (k.to_string(), serde_json::Value::String(r.to_string())))
+        .collect();
+    std::fs::write(&policies_json, serde_json::Value::Object(map).to_string()).expect("write");
+    let flux = flux_harness(tools.path());
+    if flux.is_none() {
+        eprintln!("go not found or harness build failed: Flux baseline skipped");
+    }
     let mut group = c.benchmark_group("setter/monorepo-20k");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(8));
@@ -95,6 +142,16 @@ fn bench_tree(c: &mut Criterion) {
     group.bench_function("grep -rl floor", |b| {
         b.iter(|| assert_eq!(grep_floor(dir.path()), FILES / MARKED_EVERY))
     });
+    if let Some(bin) = &flux {
+        group.bench_function("flux setter (kyaml harness)", |b| {
+            b.iter(|| {
+                assert_eq!(
+                    flux_setter(bin, &policies_json, dir.path()),
+                    FILES / MARKED_EVERY
+                )
+            })
+        });
+    }
     group.finish();
 
     // Ratio and the write step, best of 5, printed for docs/benchmarks.md.
@@ -114,6 +171,17 @@ fn bench_tree(c: &mut Criterion) {
     let grep_time = best(&mut || {
         grep_floor(dir.path());
     });
+    let flux_time = flux.as_ref().map(|bin| {
+        best(&mut || {
+            flux_setter(bin, &policies_json, dir.path());
+        })
+    });
+    // Linearity: the same tree at a quarter of the size.
+    let small = tempfile::tempdir().expect("tempdir");
+    let small_bytes = generate(small.path(), FILES / 4);
+    let small_time = best(&mut || {
+        plan_tree(small.path(), &policies, &opts).expect("plan");
+    });
     let plan = plan_tree(dir.path(), &policies, &opts).expect("plan");
     let t = Instant::now();
     plan.write().expect("write");
@@ -127,6 +195,20 @@ fn bench_tree(c: &mut Criterion) {
         grep_time.as_secs_f64() * 1e3,
         plan_time.as_secs_f64() / grep_time.as_secs_f64(),
         write_time.as_secs_f64() * 1e3,
+    );
+    if let Some(flux_time) = flux_time {
+        println!(
+            "| Flux setter (kyaml harness, dry run) | {:.1} ms | Flux / tagsmith | {:.1}x |",
+            flux_time.as_secs_f64() * 1e3,
+            flux_time.as_secs_f64() / plan_time.as_secs_f64()
+        );
+    }
+    println!(
+        "| linearity | {} files, {:.1} MB: {:.1} ms | 4x the files: {:.2}x the time |",
+        FILES / 4,
+        small_bytes as f64 / 1e6,
+        small_time.as_secs_f64() * 1e3,
+        plan_time.as_secs_f64() / small_time.as_secs_f64()
     );
 }
 
