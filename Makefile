@@ -54,5 +54,5 @@ bench:
 bench-bindings:
 	PATH=$(CURDIR)/bindings/python/.venv/bin:$$PATH \
 	  bindings/python/.venv/bin/pip install -q --no-build-isolation ./bindings/python
-	bindings/python/.venv/bin/python bindings/python/bench/select.py
+	bindings/python/.venv/bin/python bindings/python/bench/bench_select.py
 	cd bindings/node && npx napi build --platform --release && node bench/select.mjs
