@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint bench
+.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint bench bench-bindings
 
 setup: setup-system setup-python setup-node
 

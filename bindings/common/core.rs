@@ -72,6 +72,9 @@ impl From<SetterError> for ErrorInfo {
                 reason,
             } => json!({"policy": policy, "reference": reference, "reason": reason}),
             SetterError::InvalidPolicyKey { key } => json!({"key": key}),
+            SetterError::InvalidGlob { pattern, reason } => {
+                json!({"pattern": pattern, "reason": reason})
+            }
             SetterError::InvalidRoot { path, reason } => {
                 json!({"path": path.display().to_string(), "reason": reason})
             }
@@ -93,6 +96,14 @@ impl From<ScanError> for ErrorInfo {
             }
             ScanError::AuthFailed { registry, image } | ScanError::NotFound { registry, image } => {
                 json!({"registry": registry, "image": image})
+            }
+            ScanError::Timeout {
+                registry,
+                image,
+                attempts,
+                timeout_ms,
+            } => {
+                json!({"registry": registry, "image": image, "attempts": attempts, "timeout_ms": timeout_ms})
             }
             ScanError::RateLimited {
                 registry,
