@@ -93,3 +93,16 @@ pub fn build_go(dir: &str, name: &str) -> Option<PathBuf> {
         .ok()?;
     status.success().then_some(out)
 }
+
+/// The best wall time of `runs` calls of `f`: the figure the benches print next to their
+/// baseline (criterion's own statistics are printed above it).
+pub fn best_of(runs: usize, f: &mut dyn FnMut()) -> std::time::Duration {
+    (0..runs.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}

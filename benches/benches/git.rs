@@ -7,10 +7,11 @@
 use criterion::{criterion_group, Criterion};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tagsmith::git::{
     commit_and_push, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository, Signature,
 };
+use tagsmith_benches::best_of;
 
 const FILES: usize = 20_000;
 const CHANGED: usize = 200;
@@ -156,16 +157,7 @@ fn bench_git(c: &mut Criterion) {
     group.bench_function("git CLI", |bch| bch.iter(&mut cli_once));
     group.finish();
 
-    let best = |f: &mut dyn FnMut()| {
-        (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .min()
-            .expect("runs")
-    };
+    let best = |f: &mut dyn FnMut()| best_of(5, f);
     let ours = best(&mut tagsmith_once);
     let theirs = best(&mut cli_once);
     println!(

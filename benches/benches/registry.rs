@@ -7,9 +7,10 @@
 
 use criterion::{criterion_group, Criterion};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tagsmith::policy::Exclusions;
 use tagsmith::registry::{scan, scan_many, OciTagSource, RegistryOptions, ScanRequest, TagSource};
+use tagsmith_benches::best_of;
 use tagsmith_testkit::registry::LocalRegistry;
 
 const TAGS: usize = 10_000;
@@ -97,16 +98,7 @@ fn bench_registry(c: &mut Criterion) {
             })
             .collect()
     };
-    let best = |f: &mut dyn FnMut()| {
-        (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .min()
-            .expect("runs")
-    };
+    let best = |f: &mut dyn FnMut()| best_of(5, f);
     let list = best(&mut || {
         rt.block_on(source.list_tags(&image)).expect("tags");
     });

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tagsmith::setter::{plan_tree, Policies, TreeOptions};
+use tagsmith_benches::best_of;
 use tagsmith_benches::Rng;
 
 const FILES: usize = 20_000;
@@ -155,16 +156,7 @@ fn bench_tree(c: &mut Criterion) {
     group.finish();
 
     // Ratio and the write step, best of 5, printed for docs/benchmarks.md.
-    let best = |f: &mut dyn FnMut()| {
-        (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .min()
-            .expect("runs")
-    };
+    let best = |f: &mut dyn FnMut()| best_of(5, f);
     let plan_time = best(&mut || {
         plan_tree(dir.path(), &policies, &opts).expect("plan");
     });
