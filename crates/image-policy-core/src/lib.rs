@@ -24,7 +24,7 @@
 //! # Ok::<(), tagsmith_image_policy_core::PolicyError>(())
 //! ```
 //!
-//! Compatibility notes (see `docs/policy.md`): tags parse as in Flux 2.7+
+//! Compatibility notes (see `docs/flux-compat.md`): tags parse as in Flux 2.7+
 //! (`fluxcd/pkg/version.ParseVersion`: two dots, then Masterminds' coercing parser); ties
 //! follow Flux where Flux is deterministic (semver: first of equal versions; numerical: the
 //! later of equal numbers; extract collisions: the later tag) and the same rules, applied in
@@ -35,6 +35,7 @@ mod error;
 mod numeric;
 mod policy;
 mod spec;
+mod stream;
 mod version;
 
 pub use constraint::Constraints;
@@ -51,6 +52,9 @@ pub use version::Version;
 /// assert_eq!(select_latest(&["1.0.0", "1.1.0"], &PolicySpec::semver("~1.0"))?, "1.0.0");
 /// # Ok::<(), tagsmith_image_policy_core::PolicyError>(())
 /// ```
-pub fn select_latest<S: AsRef<str>>(tags: &[S], spec: &PolicySpec) -> Result<String, PolicyError> {
+pub fn select_latest<S: AsRef<str> + Sync>(
+    tags: &[S],
+    spec: &PolicySpec,
+) -> Result<String, PolicyError> {
     ImagePolicy::new(spec)?.select(tags)
 }

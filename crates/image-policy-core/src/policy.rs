@@ -3,6 +3,7 @@
 use crate::constraint::Constraints;
 use crate::numeric::parse_go_float;
 use crate::spec::{Order, PolicyKind, PolicySpec};
+use crate::stream::{Pass, Ranking};
 use crate::version::Version;
 use crate::PolicyError;
 use regex::{Regex, RegexSet};
@@ -118,9 +119,9 @@ enum Rule {
 }
 
 #[derive(Debug, Clone)]
-struct Filter {
-    regex: Regex,
-    extract: Option<Template>,
+pub(crate) struct Filter {
+    pub(crate) regex: Regex,
+    pub(crate) extract: Option<Template>,
 }
 
 /// A compiled `ImagePolicy`: build once, select many times.
@@ -225,7 +226,34 @@ impl ImagePolicy {
     }
 
     /// Chooses the latest tag and returns it as written.
-    pub fn select<S: AsRef<str>>(&self, tags: &[S]) -> Result<String, PolicyError> {
+    ///
+    /// One pass with no candidate list, on several threads for long lists; where that
+    /// pass cannot be sure (see `stream.rs`), the same list-based path as
+    /// [`explain`](Self::explain) decides, so the answer and errors are always that one's.
+    pub fn select<S: AsRef<str> + Sync>(&self, tags: &[S]) -> Result<String, PolicyError> {
+        match self.pass().select(tags) {
+            Some(winner) => Ok(tags[winner].as_ref().to_string()),
+            None => self.select_listed(tags),
+        }
+    }
+
+    /// The one-pass selection of this policy.
+    pub(crate) fn pass(&self) -> Pass<'_> {
+        Pass {
+            ranking: match &self.rule {
+                Rule::Semver(range) => Ranking::Semver(range),
+                Rule::Alphabetical(order) => Ranking::Alphabetical(*order),
+                Rule::Numerical(order) => Ranking::Numerical {
+                    order: *order,
+                    skip_non_numeric: self.spec.skip_non_numeric,
+                },
+            },
+            filter: self.filter.as_ref(),
+        }
+    }
+
+    /// Selection through the candidate list, as `explain` does it.
+    pub(crate) fn select_listed<S: AsRef<str>>(&self, tags: &[S]) -> Result<String, PolicyError> {
         let mut counts = Counts::default();
         let entries = self.entries(tags, &mut counts)?;
         let winner = self.choose(&entries, &mut counts, tags)?;
@@ -525,7 +553,7 @@ fn no_match_reason(counts: &Counts) -> String {
 /// letters, digits and `_`; unknown or unmatched groups expand to nothing; a `$` not
 /// followed by a valid reference is copied as is.
 #[derive(Debug, Clone)]
-struct Template {
+pub(crate) struct Template {
     segments: Vec<Segment>,
 }
 
@@ -592,7 +620,7 @@ impl Template {
     }
 
     /// The expansion for one match; borrowed from the tag when the template is one group.
-    fn expand<'t>(&self, text: &'t str, caps: &regex::CaptureLocations) -> Cow<'t, str> {
+    pub(crate) fn expand<'t>(&self, text: &'t str, caps: &regex::CaptureLocations) -> Cow<'t, str> {
         let group = |i: &Option<usize>| -> &'t str {
             i.and_then(|i| caps.get(i))
                 .map_or("", |(start, end)| &text[start..end])
