@@ -27,6 +27,28 @@ function options(c) {
   return o
 }
 
+test('long tag arrays (read in one crossing) answer like short ones', () => {
+  // 600 tags take the joined path, 5 the element-by-element one; same answers.
+  const many = Array.from({ length: 600 }, (_, i) => `1.${i % 50}.${i}`)
+  assert.equal(selectLatest(many, { semver: '^1' }), '1.49.599')
+  assert.equal(new ImagePolicy({ semver: '<1.2.0' }).select(many), '1.1.551')
+  assert.equal(explain(many, { semver: '^1' }, 1).counts.seen, 600)
+  // A tag holding the join separator: the pieces do not add up, so the array is read
+  // element by element and the tag comes back as written.
+  const odd = [...many, '9.9.9\nx']
+  assert.equal(selectLatest(odd, { alphabetical: 'asc' }), '9.9.9\nx')
+  // Non-ASCII tags survive the round trip.
+  assert.equal(selectLatest([...many, 'ä'], { alphabetical: 'asc' }), 'ä')
+})
+
+test('tags must be strings, short or long arrays alike', () => {
+  for (const tags of [['1.0.0', 2], [...Array(600).fill('1.0.0'), 2, '1.0.1']]) {
+    const index = tags.indexOf(2)
+    assert.throws(() => selectLatest(tags, { semver: '*' }), (err) => err instanceof Error && err.message.includes(`tags[${index}] must be a string`))
+    assert.throws(() => new ImagePolicy({ semver: '*' }).explain(tags), /must be a string/)
+  }
+})
+
 for (const c of cases) {
   test(`policy vector: ${c.name}`, () => {
     if ('expected' in c) {

@@ -349,7 +349,9 @@ impl ImagePolicy {
     }
 
     /// The latest tag, as written; raises `NoMatchError` (or another `PolicyError`).
-    fn select(&self, py: Python<'_>, tags: Vec<String>) -> PyResult<String> {
+    fn select(&self, py: Python<'_>, tags: &Bound<'_, PyAny>) -> PyResult<String> {
+        let tags = TagList::new(tags)?;
+        let tags = tags.as_strs()?;
         py.detach(|| self.inner.select(&tags)).or_else(err)
     }
 
@@ -358,9 +360,11 @@ impl ImagePolicy {
     fn explain<'py>(
         &self,
         py: Python<'py>,
-        tags: Vec<String>,
+        tags: &Bound<'py, PyAny>,
         top_n: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let tags = TagList::new(tags)?;
+        let tags = tags.as_strs()?;
         match py.detach(|| self.inner.explain(&tags, top_n)) {
             Ok(x) => to_py(py, &x),
             Err(e) => err(e),
@@ -385,13 +389,52 @@ impl ImagePolicy {
     }
 }
 
+/// The tags of a call, held as Python strings and read in place.
+///
+/// Why not `Vec<String>`: copying 100k strings into Rust costs about half as much as
+/// selecting from them. Holding a strong reference to each `str` keeps its UTF-8 buffer
+/// (cached inside the object by CPython) alive and unchanged even if another thread edits
+/// the caller's list while the GIL is released, so borrowing it is safe.
+struct TagList<'py> {
+    items: Vec<Bound<'py, PyString>>,
+}
+
+impl<'py> TagList<'py> {
+    /// Any iterable of `str` but a `str` itself (which would iterate its characters).
+    fn new(tags: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if tags.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(
+                "tags must be a sequence of str, not a str",
+            ));
+        }
+        let mut items = Vec::with_capacity(tags.len().unwrap_or(0));
+        for (i, item) in tags.try_iter()?.enumerate() {
+            let item = item?;
+            match item.cast_into::<PyString>() {
+                Ok(s) => items.push(s),
+                Err(e) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "tags[{i}] must be a str, not {}",
+                        e.into_inner().get_type().name()?
+                    )))
+                }
+            }
+        }
+        Ok(TagList { items })
+    }
+
+    fn as_strs(&self) -> PyResult<Vec<&str>> {
+        self.items.iter().map(|s| s.to_str()).collect()
+    }
+}
+
 /// The latest tag of `tags` under one policy, as Flux's ImagePolicy would choose it.
 #[pyfunction]
 #[pyo3(signature = (tags, semver=None, alphabetical=None, numerical=None, pattern=None, extract=None, *, skip_non_numeric=false))]
 #[allow(clippy::too_many_arguments)]
 fn select_latest(
     py: Python<'_>,
-    tags: Vec<String>,
+    tags: &Bound<'_, PyAny>,
     semver: Option<String>,
     alphabetical: Option<String>,
     numerical: Option<String>,
@@ -407,6 +450,8 @@ fn select_latest(
         extract,
         skip_non_numeric,
     )?;
+    let tags = TagList::new(tags)?;
+    let tags = tags.as_strs()?;
     py.detach(|| policy::select_latest(&tags, &spec))
         .or_else(err)
 }
@@ -417,7 +462,7 @@ fn select_latest(
 #[allow(clippy::too_many_arguments)]
 fn explain<'py>(
     py: Python<'py>,
-    tags: Vec<String>,
+    tags: &Bound<'py, PyAny>,
     semver: Option<String>,
     alphabetical: Option<String>,
     numerical: Option<String>,

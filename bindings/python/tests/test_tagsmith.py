@@ -42,6 +42,29 @@ def test_select_latest_positional_signature():
     assert tagsmith.select_latest(["3", "20", "100"], numerical="asc") == "100"
 
 
+def test_tags_any_iterable_of_str_read_in_place():
+    tags = ["1.0.0", "1.4.2", "2.0.0", "v1.4.2"]
+    assert tagsmith.select_latest(tuple(tags), semver="^1") == "1.4.2"
+    assert tagsmith.select_latest((t for t in tags), semver="^1") == "1.4.2"
+    policy = tagsmith.ImagePolicy(semver="^1")
+    assert policy.select(tags) == "1.4.2"
+    # Non-ASCII text is read as UTF-8 and returned as written.
+    assert tagsmith.select_latest(["b", "ä", "a"], alphabetical="asc") == "ä"
+
+
+def test_tags_must_be_strings():
+    # A str is iterable but is not a list of tags.
+    with pytest.raises(TypeError, match="sequence of str, not a str"):
+        tagsmith.select_latest("1.0.0", semver="*")
+    with pytest.raises(TypeError, match=r"tags\[1\] must be a str, not int"):
+        tagsmith.select_latest(["1.0.0", 2], semver="*")
+    with pytest.raises(TypeError, match=r"tags\[0\] must be a str, not bytes"):
+        tagsmith.ImagePolicy(semver="*").explain([b"1.0.0"])
+    # Lone surrogates cannot become UTF-8: a clear error, not a crash.
+    with pytest.raises(UnicodeEncodeError):
+        tagsmith.select_latest(["1.0.0", "\ud800"], semver="*")
+
+
 def test_no_match_error_carries_code_and_policy():
     with pytest.raises(tagsmith.NoMatchError) as info:
         tagsmith.select_latest(["latest", "2.0.0"], semver="^1")

@@ -1,7 +1,7 @@
 """Type stubs for tagsmith (the native module ``tagsmith._native`` re-exported)."""
 
 from os import PathLike
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union, overload
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, TypedDict, Union, overload
 
 __version__: str
 
@@ -99,13 +99,13 @@ class ImagePolicy:
         extract: Optional[str] = None,
         skip_non_numeric: bool = False,
     ) -> None: ...
-    def select(self, tags: Sequence[str]) -> str: ...
-    def explain(self, tags: Sequence[str], top_n: int = 5) -> Explanation: ...
+    def select(self, tags: Iterable[str]) -> str: ...
+    def explain(self, tags: Iterable[str], top_n: int = 5) -> Explanation: ...
     @property
     def spec(self) -> Dict[str, Any]: ...
 
 def select_latest(
-    tags: Sequence[str],
+    tags: Iterable[str],
     semver: Optional[str] = None,
     alphabetical: Optional[Order] = None,
     numerical: Optional[Order] = None,
@@ -117,7 +117,7 @@ def select_latest(
     """The latest tag under one policy; raises :class:`NoMatchError` when none matches."""
 
 def explain(
-    tags: Sequence[str],
+    tags: Iterable[str],
     semver: Optional[str] = None,
     alphabetical: Optional[Order] = None,
     numerical: Optional[Order] = None,
