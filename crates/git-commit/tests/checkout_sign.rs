@@ -125,39 +125,9 @@ fn shallow_branch_clone_over_git_daemon_fetches_one_commit_and_pushes() {
     assert_eq!(remote.log("main"), ["Update app.yaml", "second", "initial"]);
 }
 
-/// A throwaway GnuPG home with one secret key; returns (home, armored secret key).
+/// A throwaway GnuPG home with one passphrase-protected secret key; returns (home, armored).
 fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
-    let gpg = require("gpg");
-    let home = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        let out = Command::new(&gpg)
-            .env("GNUPGHOME", home.path())
-            .args([
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                passphrase,
-            ])
-            .args(args)
-            .output()
-            .expect("run gpg");
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[
-        "--quick-gen-key",
-        "Image Bot <bot@example.com>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let armored = run(&["--armor", "--export-secret-keys", "bot@example.com"]);
-    (home, armored)
+    tagsmith_testkit::tools::gpg_secret_key("Image Bot <bot@example.com>", passphrase)
 }
 
 #[test]

@@ -217,37 +217,7 @@ fn a_config_file_outside_the_tree_drives_the_run() {
 
 /// A throwaway GnuPG home with one passphrase-protected secret key; returns (home, armored).
 fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
-    let gpg = tagsmith_testkit::tools::require("gpg");
-    let home = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(&gpg)
-            .env("GNUPGHOME", home.path())
-            .args([
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                passphrase,
-            ])
-            .args(args)
-            .output()
-            .expect("run gpg");
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[
-        "--quick-gen-key",
-        "Flux Bot <bot@example.com>",
-        "ed25519",
-        "sign",
-        "never",
-    ]);
-    let armored = run(&["--armor", "--export-secret-keys", "bot@example.com"]);
-    (home, armored)
+    tagsmith_testkit::tools::gpg_secret_key("Flux Bot <bot@example.com>", passphrase)
 }
 
 #[test]

@@ -12,15 +12,47 @@ pub fn require(name: &str) -> PathBuf {
     })
 }
 
-/// Finds `name` on `PATH` or in `/usr/sbin`, `/usr/bin`, `/sbin`.
+/// Finds `name` on `PATH` or in `/usr/sbin`, `/usr/bin`, `/sbin`, `/usr/local/go/bin`
+/// (where the Go toolchain lives when a non-login shell's `PATH` lacks it).
 pub fn find(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(
-            ["/usr/sbin", "/usr/bin", "/sbin"]
+            ["/usr/sbin", "/usr/bin", "/sbin", "/usr/local/go/bin"]
                 .into_iter()
                 .map(PathBuf::from),
         )
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
+}
+
+/// A throwaway GnuPG home holding one ed25519 signing key for `uid` (e.g.
+/// `"Image Bot <bot@example.com>"`), protected by `passphrase`; returns the home (delete it
+/// by dropping) and the armored secret key, as a Flux `signingKey` secret holds it.
+pub fn gpg_secret_key(uid: &str, passphrase: &str) -> (tempfile::TempDir, String) {
+    let gpg = require("gpg");
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&gpg)
+            .env("GNUPGHOME", home.path())
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                passphrase,
+            ])
+            .args(args)
+            .output()
+            .expect("run gpg");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["--quick-gen-key", uid, "ed25519", "sign", "never"]);
+    let armored = run(&["--armor", "--export-secret-keys", uid]);
+    (home, armored)
 }
