@@ -16,7 +16,9 @@ pub struct RunArgs {
     /// Clone this Git URL into a temporary folder and run there instead of PATH.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// Branch to check out with --url.
+    /// Branch to check out with --url (default: the branch the automations name in
+    /// spec.git.checkout.ref.branch or their GitRepository's spec.ref.branch, else the
+    /// remote's default branch).
     #[arg(long, value_name = "BRANCH")]
     branch: Option<String>,
     /// SSH private key for --url (with --known-hosts; host keys are always checked).
@@ -90,6 +92,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _clone_dir;
     let mut clone_auth = None;
+    let mut objects_root = None;
     let root = match &args.url {
         Some(url) => {
             let dir = tempfile::tempdir()?;
@@ -104,13 +107,36 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 },
                 _ => tagsmith::git::GitAuth::None,
             };
-            tagsmith::git::Repository::clone_with_auth(
+            let repo = tagsmith::git::Repository::clone_with_auth(
                 url,
                 &path,
                 args.branch.as_deref(),
                 auth.clone(),
             )
             .map_err(|e| classify(e.into()))?;
+            let mut path = path;
+            if args.branch.is_none() {
+                // Flux works on the automations' branch, not the remote's default: read the
+                // CRDs from the default branch and, if they name another branch, clone that
+                // as the work tree (the CRDs keep coming from the default branch).
+                let mut probe = RunOptions::new(&path);
+                probe.config = args.config.clone();
+                let objects = tagsmith::run::load_objects(&probe).map_err(classify)?;
+                if let Some(wanted) = objects.checkout_branch() {
+                    if repo.current_branch().ok().as_deref() != Some(wanted) {
+                        tracing::info!(branch = wanted, "cloning the automations' branch");
+                        let again = dir.path().join("branch");
+                        tagsmith::git::Repository::clone_with_auth(
+                            url,
+                            &again,
+                            Some(wanted),
+                            auth.clone(),
+                        )
+                        .map_err(|e| classify(e.into()))?;
+                        objects_root = Some(std::mem::replace(&mut path, again));
+                    }
+                }
+            }
             clone_auth = Some(auth);
             _clone_dir = dir;
             path
@@ -137,6 +163,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     opts.push = !args.no_push;
     opts.git_auth = clone_auth;
     opts.config = args.config.clone();
+    opts.objects_root = objects_root;
     if args.no_cache {
         opts.cache_dir = None;
     } else if let Some(dir) = args

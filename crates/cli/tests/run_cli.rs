@@ -174,3 +174,60 @@ fn watch_commits_once_and_stops_cleanly_on_sigterm() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("pushed "), "{stdout}");
 }
+
+#[test]
+fn url_without_branch_works_on_the_automations_branch() {
+    use tagsmith_testkit::git::{git, BareRemote};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    // The CRDs on the default branch (main) point the automation (checkout and push) at
+    // `release`, which exists on the remote with the manifests as they were.
+    let work = remote.clone_to("setup");
+    git(&work, &["push", "-q", "origin", "main:release"]);
+    let crd = work.join("clusters/prod/image-automation.yaml");
+    let text = std::fs::read_to_string(&crd).expect("read");
+    let text = text
+        .replace(
+            "    checkout:\n      ref:\n        branch: main",
+            "    checkout:\n      ref:\n        branch: release",
+        )
+        .replace(
+            "    push:\n      branch: main",
+            "    push:\n      branch: release",
+        );
+    assert_eq!(text.matches("branch: release").count(), 2);
+    std::fs::write(&crd, text).expect("write");
+    git(&work, &["commit", "-qam", "automation on release"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+
+    let snapshot = root.join("tags.snapshot.yaml");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = tagsmith(
+        &[
+            "run",
+            "--url",
+            &remote.url(),
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+            "--cache-dir",
+            cache.path().to_str().expect("utf8"),
+        ],
+        cache.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The update landed on release; main has only the CRD edit on top of the initial commit.
+    assert_eq!(remote.log("main").len(), 2);
+    let release = remote.log("release");
+    assert_eq!(release.len(), 2, "{release:?}");
+    assert!(release[0].starts_with("Update images"), "{release:?}");
+    assert!(remote
+        .show("release", "apps/checkout/deployment.yaml")
+        .contains("checkout:1.4.2"));
+    assert!(remote
+        .show("main", "apps/checkout/deployment.yaml")
+        .contains("checkout:1.2.3"));
+}

@@ -239,6 +239,28 @@ impl Doc<'_> {
 }
 
 impl FluxObjects {
+    /// The branch an automation works on, resolved as Flux does:
+    /// `spec.git.checkout.ref.branch`, else the `spec.ref.branch` of the GitRepository its
+    /// `sourceRef` names.
+    pub fn branch_of<'a>(&'a self, automation: &'a Automation) -> Option<&'a str> {
+        automation.checkout_branch.as_deref().or_else(|| {
+            let source = automation.source.as_deref()?;
+            self.git_repositories
+                .iter()
+                .find(|g| g.origin.key() == source)
+                .and_then(|g| g.branch.as_deref())
+        })
+    }
+
+    /// The one branch every automation that names a branch works on; `None` when none
+    /// names one or they disagree (a single clone cannot serve both; `run` then notes the
+    /// difference per automation).
+    pub fn checkout_branch(&self) -> Option<&str> {
+        let mut branches = self.automations.iter().filter_map(|a| self.branch_of(a));
+        let first = branches.next()?;
+        branches.all(|b| b == first).then_some(first)
+    }
+
     /// Reads every `.yaml`/`.yml` file under `root` (skipping `.git`). Files that are not
     /// YAML, or YAML without Flux objects, are ignored; a Flux object that is invalid is an
     /// error naming `file:line` and the field.

@@ -59,6 +59,11 @@ pub struct RunOptions {
     pub git_auth: Option<GitAuth>,
     /// Read the Flux objects from this file instead of the YAML under `root`.
     pub config: Option<PathBuf>,
+    /// Read the Flux objects from the YAML under this tree instead of `root` (`config`
+    /// still wins). With `--url`, the default branch's clone when the automations work on
+    /// another branch: Flux takes its objects from the cluster, which syncs them from the
+    /// default branch, not from the branch it updates.
+    pub objects_root: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -84,6 +89,7 @@ impl RunOptions {
             concurrency: 8,
             git_auth: None,
             config: None,
+            objects_root: None,
         }
     }
 }
@@ -337,24 +343,25 @@ pub fn signing_key(
     Ok(Some(SigningKey::from_armored(&armored, passphrase)?))
 }
 
-/// A note when the work tree is on another branch than `git.checkout.ref.branch`: tagsmith
-/// works on what is checked out (with `--url`, pass `--branch`).
-fn checkout_note(automation: &Automation, current: Option<&str>) -> Option<String> {
-    let wanted = automation.checkout_branch.as_deref()?;
+/// A note when the work tree is on another branch than the automation's (its
+/// `git.checkout.ref.branch`, or its GitRepository's `ref.branch`): tagsmith works on what
+/// is checked out (`--url` without `--branch` checks out the automations' branch).
+fn checkout_note(wanted: Option<&str>, current: Option<&str>) -> Option<String> {
+    let wanted = wanted?;
     let current = current?;
     (wanted != current).then(|| {
         format!(
-            "spec.git.checkout.ref.branch is {wanted:?} but the work tree is on {current:?}; updating {current:?}"
+            "the automation's branch (spec.git.checkout.ref.branch or its GitRepository's spec.ref.branch) is {wanted:?} but the work tree is on {current:?}; updating {current:?}"
         )
     })
 }
 
 /// Loads the Flux objects `opts` points at (`opts.config` when set, else the YAML under
-/// `opts.root`) and validates the references between them.
+/// `opts.objects_root` or `opts.root`) and validates the references between them.
 pub fn load_objects(opts: &RunOptions) -> Result<FluxObjects, RunError> {
     let objects = match &opts.config {
         Some(file) => FluxObjects::load_file(file)?,
-        None => FluxObjects::load_tree(&opts.root)?,
+        None => FluxObjects::load_tree(opts.objects_root.as_ref().unwrap_or(&opts.root))?,
     };
     objects.validate()?;
     Ok(objects)
@@ -566,9 +573,10 @@ fn run_automation(
     let current = Repository::open(&opts.root)
         .ok()
         .and_then(|r| r.current_branch().ok());
-    report
-        .notes
-        .extend(checkout_note(automation, current.as_deref()));
+    report.notes.extend(checkout_note(
+        objects.branch_of(automation),
+        current.as_deref(),
+    ));
     for note in &report.notes {
         tracing::warn!(automation = %report.automation, "{note}");
     }
@@ -777,13 +785,44 @@ mod tests {
         opts.secrets_dir = Some(dir.path().to_path_buf());
         let err = signing_key(&opts, automation).unwrap_err().to_string();
         assert!(err.contains("ns/gpg/git.asc"), "{err}");
-        assert_eq!(checkout_note(automation, Some("main")), None);
-        assert_eq!(checkout_note(automation, None), None);
-        let note = checkout_note(automation, Some("dev")).unwrap();
+        let wanted = objects.branch_of(automation);
+        assert_eq!(wanted, Some("main"));
+        assert_eq!(checkout_note(wanted, Some("main")), None);
+        assert_eq!(checkout_note(wanted, None), None);
+        let note = checkout_note(wanted, Some("dev")).unwrap();
         assert!(
             note.contains("\"main\"") && note.contains("\"dev\""),
             "{note}"
         );
+    }
+
+    #[test]
+    fn branch_comes_from_checkout_then_the_git_repository() {
+        let automation = |name: &str, git: &str| {
+            format!("apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: {name}, namespace: ns}}\nspec:\n  sourceRef: {{kind: GitRepository, name: repo}}\n  git:\n{git}    commit: {{author: {{name: bot, email: bot@example.com}}}}\n  update: {{path: ./}}\n")
+        };
+        let git_repository = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: repo, namespace: ns}\nspec:\n  url: ssh://git@example.com/org/gitops\n  ref: {branch: release}\n";
+        let mut objects = FluxObjects::default();
+        objects
+            .add_text(Path::new("g.yaml"), git_repository)
+            .unwrap();
+        objects
+            .add_text(Path::new("a.yaml"), &automation("a", ""))
+            .unwrap();
+        // No checkout ref: the GitRepository's branch.
+        assert_eq!(objects.branch_of(&objects.automations[0]), Some("release"));
+        assert_eq!(objects.checkout_branch(), Some("release"));
+        // A checkout ref wins over it; two automations on different branches: no one branch.
+        objects
+            .add_text(
+                Path::new("b.yaml"),
+                &automation("b", "    checkout: {ref: {branch: main}}\n"),
+            )
+            .unwrap();
+        assert_eq!(objects.branch_of(&objects.automations[1]), Some("main"));
+        assert_eq!(objects.checkout_branch(), None);
+        // Nobody names a branch: none.
+        assert_eq!(FluxObjects::default().checkout_branch(), None);
     }
 
     #[test]
