@@ -96,7 +96,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let root = match &args.url {
         Some(url) => {
             let dir = tempfile::tempdir()?;
-            let path = dir.path().join("repo");
             let auth = match (&args.ssh_key, &args.known_hosts) {
                 (Some(key), Some(hosts)) => tagsmith::git::GitAuth::SshKey {
                     username: "git".into(),
@@ -107,39 +106,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 },
                 _ => tagsmith::git::GitAuth::None,
             };
-            let repo = tagsmith::git::Repository::clone_with_auth(
+            let cloned = tagsmith::run::clone_work_tree(
                 url,
-                &path,
                 args.branch.as_deref(),
                 auth.clone(),
+                args.config.as_deref(),
+                dir.path(),
             )
-            .map_err(|e| classify(e.into()))?;
-            let mut path = path;
-            if args.branch.is_none() {
-                // Flux works on the automations' branch, not the remote's default: read the
-                // CRDs from the default branch and, if they name another branch, clone that
-                // as the work tree (the CRDs keep coming from the default branch).
-                let mut probe = RunOptions::new(&path);
-                probe.config = args.config.clone();
-                let objects = tagsmith::run::load_objects(&probe).map_err(classify)?;
-                if let Some(wanted) = objects.checkout_branch() {
-                    if repo.current_branch().ok().as_deref() != Some(wanted) {
-                        tracing::info!(branch = wanted, "cloning the automations' branch");
-                        let again = dir.path().join("branch");
-                        tagsmith::git::Repository::clone_with_auth(
-                            url,
-                            &again,
-                            Some(wanted),
-                            auth.clone(),
-                        )
-                        .map_err(|e| classify(e.into()))?;
-                        objects_root = Some(std::mem::replace(&mut path, again));
-                    }
-                }
-            }
+            .map_err(classify)?;
+            objects_root = cloned.objects_root;
             clone_auth = Some(auth);
             _clone_dir = dir;
-            path
+            cloned.root
         }
         None => args.path.clone(),
     };

@@ -356,6 +356,60 @@ fn checkout_note(wanted: Option<&str>, current: Option<&str>) -> Option<String> 
     })
 }
 
+/// A work tree cloned for `run` (the CLI's `--url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClonedWorkTree {
+    /// The checkout to run in: `RunOptions::root`.
+    pub root: PathBuf,
+    /// Where the Flux objects were read, when that is not `root`:
+    /// `RunOptions::objects_root`.
+    pub objects_root: Option<PathBuf>,
+}
+
+/// Clones `url` under `dir` for `run`. With `branch`, that branch. Without, the remote's
+/// default branch, whose Flux objects (or `config`) say which branch the automations work
+/// on ([`FluxObjects::checkout_branch`]); when that is another branch it is cloned as the
+/// work tree too, and the objects keep coming from the default branch, as Flux reads them
+/// from the cluster rather than from the branch it updates.
+pub fn clone_work_tree(
+    url: &str,
+    branch: Option<&str>,
+    auth: GitAuth,
+    config: Option<&Path>,
+    dir: &Path,
+) -> Result<ClonedWorkTree, RunError> {
+    let root = dir.join("repo");
+    let repo = Repository::clone_with_auth(url, &root, branch, auth.clone())?;
+    if branch.is_some() {
+        return Ok(ClonedWorkTree {
+            root,
+            objects_root: None,
+        });
+    }
+    let mut probe = RunOptions::new(&root);
+    probe.config = config.map(Path::to_path_buf);
+    let objects = load_objects(&probe)?;
+    let Some(wanted) = objects.checkout_branch() else {
+        return Ok(ClonedWorkTree {
+            root,
+            objects_root: None,
+        });
+    };
+    if repo.current_branch().ok().as_deref() == Some(wanted) {
+        return Ok(ClonedWorkTree {
+            root,
+            objects_root: None,
+        });
+    }
+    tracing::info!(branch = wanted, "cloning the automations' branch");
+    let work = dir.join("branch");
+    Repository::clone_with_auth(url, &work, Some(wanted), auth)?;
+    Ok(ClonedWorkTree {
+        root: work,
+        objects_root: Some(root),
+    })
+}
+
 /// Loads the Flux objects `opts` points at (`opts.config` when set, else the YAML under
 /// `opts.objects_root` or `opts.root`) and validates the references between them.
 pub fn load_objects(opts: &RunOptions) -> Result<FluxObjects, RunError> {
