@@ -66,6 +66,23 @@ pub fn numeric_tags(n: usize, seed: u64) -> Vec<String> {
     (0..n).map(|_| rng.below(10_000_000).to_string()).collect()
 }
 
+/// Flux's documented numerical example: `main-<sha>-<unix time>` build tags (every tenth a
+/// `pr-` tag the pattern drops), each timestamp distinct so that Flux's answer is unique.
+pub fn main_build_tags(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|i| match rng.below(10) {
+            0 => format!("pr-{}", rng.below(10_000)),
+            // 7919 is prime and no size here is a multiple of it: a permutation of 0..n.
+            _ => format!(
+                "main-{:07x}-{}",
+                rng.below(1 << 28),
+                1_600_000_000 + (i as u64 * 7919) % n as u64
+            ),
+        })
+        .collect()
+}
+
 /// The repository root (benches run with the package directory as working directory).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -11,10 +11,14 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tagsmith::policy::{ImagePolicy, Order, PolicySpec};
-use tagsmith_benches::{build_go, numeric_tags, repo_root, semver_tags, timestamp_tags};
+use tagsmith_benches::{
+    build_go, main_build_tags, numeric_tags, repo_root, semver_tags, timestamp_tags,
+};
 
 const TIMESTAMP: &str = r"^(?P<ts>[0-9]{4}\.[0-9]{2}\.[0-9]{2})-[a-f0-9]+$";
 const SEMVER_IN_BUILD: &str = r"^v?(?P<v>[0-9]+\.[0-9]+\.[0-9]+)$";
+/// Flux's documented numerical example: the group is not at the start of the tag.
+const MAIN_TIMESTAMP: &str = r"^main-[a-fA-F0-9]+-(?P<ts>.*)";
 
 /// One workload: a name, the tags, the tagsmith spec, and the Go oracle's arguments.
 struct Workload {
@@ -62,6 +66,19 @@ fn workloads(n: usize) -> Vec<Workload> {
                 "alphabetical".into(),
                 "asc".into(),
                 TIMESTAMP.into(),
+                "$ts".into(),
+            ],
+        },
+        Workload {
+            name: "numerical+extract",
+            tags: main_build_tags(n, 4),
+            spec: PolicySpec::numerical(Order::Asc)
+                .with_pattern(MAIN_TIMESTAMP)
+                .with_extract("$ts"),
+            go_args: vec![
+                "numerical".into(),
+                "asc".into(),
+                MAIN_TIMESTAMP.into(),
                 "$ts".into(),
             ],
         },

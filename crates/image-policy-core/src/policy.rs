@@ -122,6 +122,30 @@ enum Rule {
 pub(crate) struct Filter {
     pub(crate) regex: Regex,
     pub(crate) extract: Option<Template>,
+    /// The extracted value is always a prefix of the tag: the template is one group that
+    /// opens right after a leading `^` (as in `^(?P<ts>[0-9.]+)-[a-f0-9]+$` + `$ts`), so
+    /// the value sorts at or below the tag itself.
+    pub(crate) value_is_prefix: bool,
+}
+
+/// Whether capture group `group` of `pattern` starts at the beginning of the text in every
+/// match: the pattern is `^`, then that group, then anything, at the top level (not under
+/// an alternation or a repetition, where the group could capture a later piece).
+fn group_starts_the_text(pattern: &str, group: usize) -> bool {
+    use regex_syntax::hir::{HirKind, Look};
+    let Ok(hir) = regex_syntax::parse(pattern) else {
+        return false;
+    };
+    let HirKind::Concat(parts) = hir.kind() else {
+        return false;
+    };
+    match parts.as_slice() {
+        [first, second, ..] => {
+            matches!(first.kind(), HirKind::Look(Look::Start))
+                && matches!(second.kind(), HirKind::Capture(c) if c.index as usize == group)
+        }
+        _ => false,
+    }
 }
 
 /// A compiled `ImagePolicy`: build once, select many times.
@@ -210,7 +234,17 @@ impl ImagePolicy {
                     .as_deref()
                     .filter(|e| !e.is_empty())
                     .map(|e| Template::compile(e, &regex));
-                Some(Filter { regex, extract })
+                let value_is_prefix = match extract.as_ref().map(|t| t.segments.as_slice()) {
+                    Some([Segment::Group(Some(group))]) => {
+                        group_starts_the_text(regex.as_str(), *group)
+                    }
+                    _ => false,
+                };
+                Some(Filter {
+                    regex,
+                    extract,
+                    value_is_prefix,
+                })
             }
         };
         Ok(ImagePolicy {
@@ -747,6 +781,35 @@ mod tests {
         let explanation = policy.explain(&tags, 5).unwrap();
         assert_eq!(explanation.counts.duplicates, 1);
         assert_eq!(explanation.counts.candidates, 2);
+    }
+
+    #[test]
+    fn extracted_value_is_a_prefix_only_for_a_leading_group() {
+        let prefix = |pattern: &str, extract: &str| {
+            let spec = PolicySpec::alphabetical(Order::Asc)
+                .with_pattern(pattern)
+                .with_extract(extract);
+            ImagePolicy::new(&spec)
+                .unwrap()
+                .filter
+                .unwrap()
+                .value_is_prefix
+        };
+        assert!(prefix(
+            r"^(?P<ts>[0-9]{4}\.[0-9]{2}\.[0-9]{2})-[a-f0-9]+$",
+            "$ts"
+        ));
+        assert!(prefix(r"^(?P<ts>.*)-", "${ts}"));
+        assert!(prefix(r"^([0-9]+)", "$1"));
+        // Not at the start, not anchored, under a repetition or an alternation, multi-line
+        // anchors, or a template that adds text: no shortcut.
+        assert!(!prefix(r"^main-[a-f0-9]+-(?P<ts>.*)", "$ts"));
+        assert!(!prefix(r"(?P<ts>[0-9]+)", "$ts"));
+        assert!(!prefix(r"^(?P<ts>[0-9])+", "$ts"));
+        assert!(!prefix(r"^(?P<ts>a)|b", "$ts"));
+        assert!(!prefix(r"(?m)^(?P<ts>a)", "$ts"));
+        assert!(!prefix(r"^(?P<ts>a)", "v$ts"));
+        assert!(!prefix(r"^(?P<ts>a)(?P<b>b)", "$b"));
     }
 
     #[test]

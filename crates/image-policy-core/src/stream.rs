@@ -126,8 +126,21 @@ impl<'a> Pass<'a> {
         }
         let mut tally = Tally::default();
         let mut captures = self.filter.map(|f| f.regex.capture_locations());
+        // Alphabetical ascending with a value that is a prefix of its tag: a tag that sorts
+        // below the best value cannot carry a better (or an equal) value, so it needs no
+        // regex at all. On a shuffled list that is almost every tag.
+        let skip_below_best = matches!(self.ranking, Ranking::Alphabetical(Order::Asc))
+            && self.filter.is_some_and(|f| f.value_is_prefix);
         for (i, tag) in tags.iter().enumerate() {
             let text = tag.as_ref();
+            if skip_below_best
+                && tally
+                    .ties
+                    .first()
+                    .is_some_and(|best| text.as_bytes() < best.value.as_bytes())
+            {
+                continue;
+            }
             let value = match (self.filter, captures.as_mut()) {
                 (Some(filter), Some(caps)) => match &filter.extract {
                     Some(template) => {
@@ -459,6 +472,12 @@ mod tests {
                 kind.clone()
                     .with_pattern(r"^v?(?P<v>[^_+]*)")
                     .with_extract("${v}0"),
+            );
+            // A repeated group captures its last piece, which is not a prefix of the tag.
+            all.push(
+                kind.clone()
+                    .with_pattern(r"^(?P<v>[0-9v.])+")
+                    .with_extract("$v"),
             );
         }
         all
