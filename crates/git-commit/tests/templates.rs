@@ -1,66 +1,139 @@
-//! Message templates built from Flux's documented examples (testdata/git/templates.json).
+//! Message templates over Flux's data model (testdata/git/templates.json): the expected
+//! outputs come from Go's `text/template` with Flux's types (`tests/go/flux-template`);
+//! `renders_like_go_with_fluxs_types` also runs that harness live and compares every case.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use tagsmith_git_commit::{ChangeRecord, MessageTemplate, ObjectRef, TemplateData};
 
-fn changes() -> Vec<ChangeRecord> {
-    let deploy = ObjectRef {
-        api_version: "apps/v1".into(),
-        kind: "Deployment".into(),
-        namespace: "shop".into(),
-        name: "checkout".into(),
-    };
-    vec![
-        ChangeRecord {
-            file: "apps/checkout/deployment.yaml".into(),
-            object: deploy.clone(),
-            old_value: "reg.example.com/team/checkout:1.2.3".into(),
-            new_value: "reg.example.com/team/checkout:1.4.2".into(),
-            setter: "flux-system:checkout".into(),
-        },
-        ChangeRecord {
-            file: "apps/checkout/deployment.yaml".into(),
-            object: deploy,
-            old_value: "0.9.0".into(),
-            new_value: "0.10.1".into(),
-            setter: "flux-system:proxy:tag".into(),
-        },
-    ]
+fn vectors_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/git/templates.json")
+}
+
+fn vectors() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(vectors_path()).expect("read")).expect("JSON")
+}
+
+/// The template data of the vectors, as tagsmith builds it.
+fn data(vectors: &Value) -> TemplateData {
+    let d = &vectors["data"];
+    let s = |v: &Value| v.as_str().expect("string").to_string();
+    let changes: Vec<ChangeRecord> = d["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| ChangeRecord {
+            file: s(&c["file"]),
+            object: ObjectRef {
+                api_version: s(&c["apiVersion"]),
+                kind: s(&c["kind"]),
+                namespace: s(&c["namespace"]),
+                name: s(&c["name"]),
+            },
+            old_value: s(&c["old"]),
+            new_value: s(&c["new"]),
+            setter: s(&c["setter"]),
+        })
+        .collect();
+    let values: BTreeMap<String, String> =
+        serde_json::from_value(d["values"].clone()).expect("values");
+    TemplateData::new(
+        d["automation"]["namespace"].as_str().expect("namespace"),
+        d["automation"]["name"].as_str().expect("name"),
+        &changes,
+        values,
+    )
+}
+
+fn render(template: &str, data: &TemplateData) -> Result<String, tagsmith_git_commit::GitError> {
+    MessageTemplate::parse(template).and_then(|t| t.render(data))
 }
 
 #[test]
-fn documented_examples_render_as_expected() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/git/templates.json"
-    );
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON");
-    let values: BTreeMap<String, String> = [("env".to_string(), "prod".to_string())].into();
-    let data = TemplateData::new("flux-system", "shop-images", &changes(), values);
-    for case in cases.as_array().expect("cases") {
+fn vectors_render_as_expected() {
+    let vectors = vectors();
+    let data = data(&vectors);
+    for case in vectors["cases"].as_array().expect("cases") {
         let name = case["name"].as_str().expect("name");
         let template = case["template"].as_str().expect("template");
         match (case["expected"].as_str(), case["error"].as_str()) {
-            (Some(expected), _) => {
-                let t = MessageTemplate::parse(template).unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(
-                    t.render(&data).unwrap_or_else(|e| panic!("{name}: {e}")),
-                    expected,
-                    "{name}"
-                );
-            }
+            (Some(expected), _) => assert_eq!(
+                render(template, &data).unwrap_or_else(|e| panic!("{name}: {e}")),
+                expected,
+                "{name}"
+            ),
             (_, Some(fragment)) => {
-                let err = MessageTemplate::parse(template)
-                    .and_then(|t| t.render(&data))
-                    .expect_err(name);
+                let err = render(template, &data).expect_err(name);
                 assert_eq!(err.code(), "template");
                 assert!(err.to_string().contains(fragment), "{name}: {err}");
             }
             _ => panic!("{name}: needs expected or error"),
         }
     }
+}
+
+fn go() -> PathBuf {
+    tagsmith_testkit::tools::find("go")
+        .expect("`go` is not installed: run `make setup` (or install Go in /usr/local/go)")
+}
+
+#[test]
+fn renders_like_go_with_fluxs_types() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/go/flux-template");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bin = tmp.path().join("flux-template");
+    let status = Command::new(go())
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .expect("run go build");
+    assert!(
+        status.success(),
+        "go build of tests/go/flux-template failed"
+    );
+    let out = Command::new(&bin)
+        .arg(vectors_path())
+        .output()
+        .expect("run the harness");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let go_results: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let vectors = vectors();
+    let data = data(&vectors);
+    let mut compared = 0;
+    for (case, go) in vectors["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .zip(&go_results)
+    {
+        let name = case["name"].as_str().expect("name");
+        assert_eq!(go["name"], case["name"]);
+        if case["tagsmithOnly"].as_bool() == Some(true) {
+            assert!(go["error"].is_string(), "{name}: Go has no such field");
+            continue;
+        }
+        let ours = render(case["template"].as_str().expect("template"), &data);
+        match go["output"].as_str() {
+            Some(expected) => assert_eq!(
+                ours.unwrap_or_else(|e| panic!("{name}: Go renders it, tagsmith fails: {e}")),
+                expected,
+                "{name}"
+            ),
+            None => assert!(ours.is_err(), "{name}: Go fails, tagsmith renders it"),
+        }
+        compared += 1;
+    }
+    assert!(compared >= 8, "only {compared} cases compared");
 }
 
 #[test]
@@ -70,29 +143,5 @@ fn empty_template_is_flux_default() {
     assert_eq!(
         t.render(&data).expect("render"),
         "Update from image update automation"
-    );
-}
-
-/// Flux keys `.Changed.Objects` by a struct; gotmpl maps are keyed by strings, so the key is
-/// `Kind/namespace/name` and a field on it is a render error naming the field, not a
-/// silently wrong message.
-#[test]
-fn struct_key_fields_are_a_clear_render_error() {
-    let t = MessageTemplate::parse(
-        "{{ range $resource, $changes := .Changed.Objects -}}\n- {{ $resource.Kind }} {{ $resource.Name }}\n{{ end -}}",
-    )
-    .expect("parses");
-    let data = TemplateData::new("flux-system", "shop-images", &changes(), BTreeMap::new());
-    let err = t.render(&data).expect_err("a field on a string key");
-    assert_eq!(err.code(), "template");
-    assert!(err.to_string().contains("Kind"), "{err}");
-    // The supported spelling: the key itself, or the fields every change carries.
-    let t = MessageTemplate::parse(
-        "{{ range $resource, $changes := .Changed.Objects -}}\n- {{ $resource }} ({{ (index $changes 0).Kind }} {{ (index $changes 0).Name }})\n{{ end -}}",
-    )
-    .expect("parses");
-    assert_eq!(
-        t.render(&data).expect("render"),
-        "- Deployment/shop/checkout (Deployment checkout)\n"
     );
 }

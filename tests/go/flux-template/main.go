@@ -1,0 +1,204 @@
+// flux-template renders commit message templates with Flux's template data model, so that
+// tagsmith's rendering can be compared with Go's text/template on the same data.
+//
+// image-automation-controller's own module is refused by the Go module proxy here (403),
+// so its types are rebuilt: ObjectIdentifier embeds kyaml's yaml.ResourceIdentifier (map
+// keys are that struct), Result holds FileChanges and has the Changes() and Objects()
+// methods, TemplateData has AutomationObject (printed namespace/name), Changed and Values.
+// Where Flux ranges over Go maps (Changes, Objects) this harness iterates in sorted order:
+// one of the orders Flux may produce.
+//
+// Usage: flux-template CASES.json (testdata/git/templates.json), which holds
+//
+//	{"data": {"automation": {"namespace": "...", "name": "..."}, "values": {...},
+//	          "changes": [{"file", "apiVersion", "kind", "name", "namespace", "old", "new", "setter"}]},
+//	 "cases": [{"name": "...", "template": "...", ...}]}
+//
+// and prints [{"name": "...", "output": "..."} or {"name": "...", "error": "..."}].
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/template"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+type ObjectIdentifier struct {
+	yaml.ResourceIdentifier
+}
+
+type Change struct {
+	OldValue string
+	NewValue string
+	Setter   string
+}
+
+type ObjectChanges map[ObjectIdentifier][]Change
+
+type Result struct {
+	FileChanges map[string]ObjectChanges
+}
+
+func (r *Result) AddChange(file string, id ObjectIdentifier, changes ...Change) {
+	if r.FileChanges == nil {
+		r.FileChanges = map[string]ObjectChanges{}
+	}
+	if _, ok := r.FileChanges[file]; !ok {
+		r.FileChanges[file] = ObjectChanges{}
+	}
+	r.FileChanges[file][id] = append(r.FileChanges[file][id], changes...)
+}
+
+func sortedFiles(r Result) []string {
+	files := make([]string, 0, len(r.FileChanges))
+	for f := range r.FileChanges {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	return files
+}
+
+func sortedIDs(c ObjectChanges) []ObjectIdentifier {
+	ids := make([]ObjectIdentifier, 0, len(c))
+	for id := range c {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return less(ids[i], ids[j]) })
+	return ids
+}
+
+// less orders identifiers field by field, as text/template orders map keys.
+func less(a, b ObjectIdentifier) bool {
+	x := []string{a.APIVersion, a.Kind, a.Name, a.Namespace}
+	y := []string{b.APIVersion, b.Kind, b.Name, b.Namespace}
+	for i := range x {
+		if x[i] != y[i] {
+			return x[i] < y[i]
+		}
+	}
+	return false
+}
+
+// Changes returns the distinct changes, as Flux's Result.Changes does.
+func (r Result) Changes() []Change {
+	seen := map[Change]struct{}{}
+	var result []Change
+	for _, f := range sortedFiles(r) {
+		objects := r.FileChanges[f]
+		for _, id := range sortedIDs(objects) {
+			for _, c := range objects[id] {
+				if _, ok := seen[c]; !ok {
+					seen[c] = struct{}{}
+					result = append(result, c)
+				}
+			}
+		}
+	}
+	return result
+}
+
+// Objects returns the changes per object regardless of file, as Flux's Result.Objects.
+func (r Result) Objects() ObjectChanges {
+	result := ObjectChanges{}
+	for _, f := range sortedFiles(r) {
+		for id, c := range r.FileChanges[f] {
+			result[id] = c
+		}
+	}
+	return result
+}
+
+type NamespacedName struct{ Namespace, Name string }
+
+func (n NamespacedName) String() string { return n.Namespace + "/" + n.Name }
+
+type TemplateData struct {
+	AutomationObject NamespacedName
+	Changed          Result
+	Values           map[string]string
+}
+
+type input struct {
+	Data  data `json:"data"`
+	Cases []struct {
+		Name     string `json:"name"`
+		Template string `json:"template"`
+	} `json:"cases"`
+}
+
+type data struct {
+	Automation struct{ Namespace, Name string } `json:"automation"`
+	Values     map[string]string                `json:"values"`
+	Changes    []struct {
+		File       string `json:"file"`
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Name       string `json:"name"`
+		Namespace  string `json:"namespace"`
+		Old        string `json:"old"`
+		New        string `json:"new"`
+		Setter     string `json:"setter"`
+	} `json:"changes"`
+}
+
+type output struct {
+	Name   string  `json:"name"`
+	Output *string `json:"output,omitempty"`
+	Error  *string `json:"error,omitempty"`
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: flux-template INPUT.json")
+		os.Exit(2)
+	}
+	raw, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var in input
+	if err := json.Unmarshal(raw, &in); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	td := TemplateData{
+		AutomationObject: NamespacedName{in.Data.Automation.Namespace, in.Data.Automation.Name},
+		Values:           in.Data.Values,
+	}
+	for _, c := range in.Data.Changes {
+		id := ObjectIdentifier{yaml.ResourceIdentifier{
+			TypeMeta: yaml.TypeMeta{APIVersion: c.APIVersion, Kind: c.Kind},
+			NameMeta: yaml.NameMeta{Name: c.Name, Namespace: c.Namespace},
+		}}
+		td.Changed.AddChange(c.File, id, Change{OldValue: c.Old, NewValue: c.New, Setter: c.Setter})
+	}
+	var out []output
+	for _, t := range in.Cases {
+		o := output{Name: t.Name}
+		tmpl, err := template.New("commit message").Parse(t.Template)
+		if err == nil {
+			var b strings.Builder
+			if err = tmpl.Execute(&b, td); err == nil {
+				s := b.String()
+				o.Output = &s
+			}
+		}
+		if err != nil {
+			s := err.Error()
+			o.Error = &s
+		}
+		out = append(out, o)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
