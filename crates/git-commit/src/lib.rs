@@ -26,6 +26,7 @@
 mod auth;
 mod repo;
 mod sign;
+pub mod sprig;
 mod template;
 
 pub use auth::{GitAuth, KeySource, Secret};

@@ -13,7 +13,7 @@
 //! rewritten into a lookup of the same fields (see [`rewrite_key_fields`]). Each change
 //! also carries `.Kind`, `.Name`, `.Namespace`, `.APIVersion` and `.File`. `.Updated` and
 //! `.Changed.ImageResult` were removed from Flux; using them is an error that says so, as
-//! in Flux. Sprig functions are not available.
+//! in Flux. The Sprig functions Flux's templates use most are there ([`crate::sprig`]).
 
 use crate::GitError;
 use serde::Serialize;
@@ -243,6 +243,7 @@ impl MessageTemplate {
         }
         // Syntax errors point into the template as written, before any rewrite.
         gotmpl::Template::new("commit message")
+            .funcs(crate::sprig::functions())
             .parse(source)
             .map_err(|e| GitError::Template {
                 message: e.to_string(),
@@ -273,6 +274,7 @@ impl MessageTemplate {
             message: e.to_string(),
         })?;
         gotmpl::Template::new("commit message")
+            .funcs(crate::sprig::functions())
             .parse(&self.source)
             .and_then(|t| t.execute_to_string(&value))
             .map_err(|e| GitError::Template {

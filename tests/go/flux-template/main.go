@@ -4,7 +4,8 @@
 // image-automation-controller's own module is refused by the Go module proxy here (403),
 // so its types are rebuilt: ObjectIdentifier embeds kyaml's yaml.ResourceIdentifier (map
 // keys are that struct), Result holds FileChanges and has the Changes() and Objects()
-// methods, TemplateData has AutomationObject (printed namespace/name), Changed and Values.
+// methods, TemplateData has AutomationObject (printed namespace/name), Changed and Values;
+// templates get Sprig's hermetic function map, as in Flux.
 // Where Flux ranges over Go maps (Changes, Objects) this harness iterates in sorted order:
 // one of the orders Flux may produce.
 //
@@ -25,6 +26,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/Masterminds/sprig/v3"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -181,7 +183,7 @@ func main() {
 	var out []output
 	for _, t := range in.Cases {
 		o := output{Name: t.Name}
-		tmpl, err := template.New("commit message").Parse(t.Template)
+		tmpl, err := template.New("commit message").Funcs(sprig.HermeticTxtFuncMap()).Parse(t.Template)
 		if err == nil {
 			var b strings.Builder
 			if err = tmpl.Execute(&b, td); err == nil {

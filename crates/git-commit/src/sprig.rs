@@ -1,0 +1,352 @@
+//! The Sprig functions Flux's message templates use most, for `gotmpl`.
+//!
+//! Flux renders `messageTemplate` with Sprig's hermetic function map
+//! (`sprig.HermeticTxtFuncMap()`), and its documentation shows `lower`, `contains`,
+//! `toString`, `sha256sum` and `trunc`. No Sprig port targets `gotmpl` (the `sprig` crate
+//! is built on `gtmpl`, whose random map order we rejected), so this module carries the
+//! string, list, default and hash functions, with Sprig's argument order (the piped value
+//! comes last) and semantics; `tests/templates.rs` compares them with Go and Sprig v3 on
+//! the vectors. Not here: dates, regexes, math, dicts, semver and crypto beyond hashes; a
+//! template that calls one fails with "undefined function: NAME" when the message is
+//! rendered, which `run` does before it writes any file.
+
+use base64::Engine as _;
+use gotmpl::{FuncMap, TemplateError, Value};
+use sha2::Digest as _;
+use std::sync::Arc;
+
+type Result<T> = std::result::Result<T, TemplateError>;
+
+fn err(name: &str, message: impl std::fmt::Display) -> TemplateError {
+    TemplateError::Exec(format!("error calling {name}: {message}"))
+}
+
+/// Sprig's `strval`: strings as they are, everything else as Go's `%v` prints it (for
+/// Flux's data, which Go holds in structs, maps print differently; see docs/git.md).
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.to_string(),
+        Value::Nil => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Sprig's `toInt` for the counts `trunc` and `repeat` take.
+fn int(name: &str, value: &Value) -> Result<i64> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        Value::Uint(n) => i64::try_from(*n).map_err(|e| err(name, e)),
+        Value::Float(f) => Ok(*f as i64),
+        Value::String(s) => Ok(s.trim().parse().unwrap_or(0)),
+        Value::Bool(b) => Ok(i64::from(*b)),
+        _ => Ok(0),
+    }
+}
+
+/// Sprig's `empty`: nil, false, 0, "" and empty collections.
+fn is_empty(value: &Value) -> bool {
+    !value.is_truthy()
+}
+
+fn arity<'a>(name: &str, args: &'a [Value], n: usize) -> Result<&'a [Value]> {
+    if args.len() == n {
+        Ok(args)
+    } else {
+        Err(err(
+            name,
+            format!("wrong number of args: want {n} got {}", args.len()),
+        ))
+    }
+}
+
+fn string_fn(
+    map: &mut FuncMap,
+    name: &'static str,
+    f: impl Fn(&str) -> String + Send + Sync + 'static,
+) {
+    map.insert(
+        name.into(),
+        Arc::new(move |args: &[Value]| {
+            let args = arity(name, args, 1)?;
+            Ok(Value::String(f(&text(&args[0])).into()))
+        }),
+    );
+}
+
+fn two_strings_fn(
+    map: &mut FuncMap,
+    name: &'static str,
+    f: impl Fn(&str, &str) -> Value + Send + Sync + 'static,
+) {
+    map.insert(
+        name.into(),
+        Arc::new(move |args: &[Value]| {
+            let args = arity(name, args, 2)?;
+            Ok(f(&text(&args[0]), &text(&args[1])))
+        }),
+    );
+}
+
+/// Go's `strings.Title`: the first letter of each word in upper case, where a word starts
+/// after anything that is not a letter, digit, underscore or (outside ASCII) not a space.
+fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut previous = ' ';
+    for c in s.chars() {
+        let separator = if previous.is_ascii() {
+            !(previous.is_ascii_alphanumeric() || previous == '_')
+        } else {
+            previous.is_whitespace()
+        };
+        if separator {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        previous = c;
+    }
+    out
+}
+
+/// Sprig's `trunc`: the first `n` bytes, or the last `-n`; the whole string when shorter.
+fn trunc(n: i64, s: &str) -> String {
+    let len = s.len() as i64;
+    let cut = |at: i64| {
+        // Go slices bytes; a cut inside a character leaves invalid UTF-8 there, which
+        // prints as U+FFFD. Same here.
+        let at = at as usize;
+        (at, s.as_bytes())
+    };
+    if n < 0 && len + n > 0 {
+        let (at, b) = cut(len + n);
+        String::from_utf8_lossy(&b[at..]).into_owned()
+    } else if n >= 0 && len > n {
+        let (at, b) = cut(n);
+        String::from_utf8_lossy(&b[..at]).into_owned()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Go's `%q` for a string: double quotes, Go escapes, non-printable runes as `\u`/`\x`.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn list_of(value: &Value) -> Vec<Value> {
+    match value {
+        Value::List(items) => items.to_vec(),
+        Value::Nil => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// The functions, keyed by their Sprig names.
+pub fn functions() -> FuncMap {
+    let mut map = FuncMap::new();
+    string_fn(&mut map, "lower", str::to_lowercase);
+    string_fn(&mut map, "upper", str::to_uppercase);
+    string_fn(&mut map, "title", title);
+    string_fn(&mut map, "trim", |s| s.trim().to_string());
+    string_fn(&mut map, "nospace", |s| {
+        s.chars().filter(|c| !c.is_whitespace()).collect()
+    });
+    string_fn(&mut map, "toString", str::to_string);
+    string_fn(&mut map, "sha256sum", |s| {
+        format!("{:x}", sha2::Sha256::digest(s.as_bytes()))
+    });
+    string_fn(&mut map, "sha1sum", |s| {
+        format!("{:x}", sha1::Sha1::digest(s.as_bytes()))
+    });
+    string_fn(&mut map, "b64enc", |s| {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    });
+    string_fn(&mut map, "b64dec", |s| {
+        match base64::engine::general_purpose::STANDARD.decode(s) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            // Sprig returns the decoder's error text as the value.
+            Err(e) => e.to_string(),
+        }
+    });
+    two_strings_fn(&mut map, "trimAll", |cutset, s| {
+        Value::String(s.trim_matches(|c| cutset.contains(c)).into())
+    });
+    two_strings_fn(&mut map, "trimPrefix", |prefix, s| {
+        Value::String(s.strip_prefix(prefix).unwrap_or(s).into())
+    });
+    two_strings_fn(&mut map, "trimSuffix", |suffix, s| {
+        Value::String(s.strip_suffix(suffix).unwrap_or(s).into())
+    });
+    two_strings_fn(&mut map, "contains", |sub, s| Value::Bool(s.contains(sub)));
+    two_strings_fn(&mut map, "hasPrefix", |prefix, s| {
+        Value::Bool(s.starts_with(prefix))
+    });
+    two_strings_fn(&mut map, "hasSuffix", |suffix, s| {
+        Value::Bool(s.ends_with(suffix))
+    });
+    two_strings_fn(&mut map, "splitList", |sep, s| {
+        Value::List(
+            s.split(sep)
+                .map(|p| Value::String(p.into()))
+                .collect::<Vec<_>>()
+                .into(),
+        )
+    });
+    map.insert(
+        "replace".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("replace", args, 3)?;
+            let (old, new, s) = (text(&args[0]), text(&args[1]), text(&args[2]));
+            Ok(Value::String(s.replace(&old, &new).into()))
+        }),
+    );
+    map.insert(
+        "trunc".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("trunc", args, 2)?;
+            Ok(Value::String(
+                trunc(int("trunc", &args[0])?, &text(&args[1])).into(),
+            ))
+        }),
+    );
+    map.insert(
+        "repeat".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("repeat", args, 2)?;
+            let count = int("repeat", &args[0])?;
+            if count < 0 {
+                return Err(err("repeat", "strings: negative Repeat count"));
+            }
+            Ok(Value::String(text(&args[1]).repeat(count as usize).into()))
+        }),
+    );
+    map.insert(
+        "quote".into(),
+        Arc::new(|args: &[Value]| {
+            let quoted: Vec<String> = args
+                .iter()
+                .filter(|a| !matches!(a, Value::Nil))
+                .map(|a| go_quote(&text(a)))
+                .collect();
+            Ok(Value::String(quoted.join(" ").into()))
+        }),
+    );
+    map.insert(
+        "squote".into(),
+        Arc::new(|args: &[Value]| {
+            let quoted: Vec<String> = args
+                .iter()
+                .filter(|a| !matches!(a, Value::Nil))
+                .map(|a| format!("'{}'", text(a)))
+                .collect();
+            Ok(Value::String(quoted.join(" ").into()))
+        }),
+    );
+    map.insert(
+        "join".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("join", args, 2)?;
+            let parts: Vec<String> = list_of(&args[1]).iter().map(text).collect();
+            Ok(Value::String(parts.join(&text(&args[0])).into()))
+        }),
+    );
+    map.insert(
+        "first".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("first", args, 1)?;
+            Ok(list_of(&args[0]).into_iter().next().unwrap_or(Value::Nil))
+        }),
+    );
+    map.insert(
+        "last".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("last", args, 1)?;
+            Ok(list_of(&args[0]).pop().unwrap_or(Value::Nil))
+        }),
+    );
+    map.insert(
+        "default".into(),
+        Arc::new(|args: &[Value]| match args {
+            [fallback] => Ok(fallback.clone()),
+            [fallback, given] if is_empty(given) => Ok(fallback.clone()),
+            [_, given] => Ok(given.clone()),
+            _ => Err(err("default", "wrong number of args: want 1 or 2")),
+        }),
+    );
+    map.insert(
+        "empty".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("empty", args, 1)?;
+            Ok(Value::Bool(is_empty(&args[0])))
+        }),
+    );
+    map.insert(
+        "coalesce".into(),
+        Arc::new(|args: &[Value]| {
+            Ok(args
+                .iter()
+                .find(|a| !is_empty(a))
+                .cloned()
+                .unwrap_or(Value::Nil))
+        }),
+    );
+    map.insert(
+        "ternary".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("ternary", args, 3)?;
+            Ok(if args[2].is_truthy() {
+                args[0].clone()
+            } else {
+                args[1].clone()
+            })
+        }),
+    );
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_string_helpers() {
+        assert_eq!(title("hello wORLD-foo_bar 1st"), "Hello WORLD-Foo_bar 1st");
+        assert_eq!(trunc(3, "abcdef"), "abc");
+        assert_eq!(trunc(-2, "abcdef"), "ef");
+        assert_eq!(trunc(10, "abc"), "abc");
+        assert_eq!(trunc(-10, "abc"), "abc");
+        assert_eq!(go_quote("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\x01\"");
+    }
+
+    #[test]
+    fn unknown_functions_fail_when_rendered() {
+        // gotmpl resolves functions when it executes (Go does when it parses); `run` renders
+        // the message before it writes any file, so the failure still comes first.
+        let data = crate::TemplateData::new("ns", "a", &[], Default::default());
+        let t = crate::MessageTemplate::parse("{{ now | date \"2006\" }}").expect("parses");
+        let err = t.render(&data).unwrap_err();
+        assert!(err.to_string().contains("undefined function: now"), "{err}");
+        let t = crate::MessageTemplate::parse("{{ \"X\" | lower }}").expect("parses");
+        assert_eq!(t.render(&data).expect("renders"), "x");
+    }
+}
