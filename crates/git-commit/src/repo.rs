@@ -56,6 +56,9 @@ pub struct PushTarget {
     pub branch: Option<String>,
     /// An extra refspec to push, e.g. `refs/heads/main:refs/heads/auto`.
     pub refspec: Option<String>,
+    /// Git push options (`git push -o`), e.g. `merge_request.create` for GitLab; sent with
+    /// every push of this target. The remote must advertise push options.
+    pub options: Vec<String>,
 }
 
 /// What one application of the change produced.
@@ -396,8 +399,9 @@ impl Repository {
             .map_err(git_err("fetching"))
     }
 
-    /// Pushes `refspec`; `Ok(false)` when the remote rejected it (not a fast-forward).
-    fn push(&self, remote: &str, refspec: &str) -> Result<bool, GitError> {
+    /// Pushes `refspec` with push `options`; `Ok(false)` when the remote rejected it (not a
+    /// fast-forward).
+    fn push(&self, remote: &str, refspec: &str, options: &[String]) -> Result<bool, GitError> {
         let mut r = self
             .repo
             .find_remote(remote)
@@ -412,6 +416,10 @@ impl Repository {
         });
         let mut opts = PushOptions::new();
         opts.remote_callbacks(callbacks);
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        if !options.is_empty() {
+            opts.remote_push_options(&options);
+        }
         match r.push(&[refspec], Some(&mut opts)) {
             Ok(()) => Ok(rejected.borrow().is_none()),
             Err(e) if e.code() == git2::ErrorCode::NotFastForward => Ok(false),
@@ -479,9 +487,13 @@ pub fn commit_and_push(
             return Ok(PushOutcome::NoChange);
         };
         let local = repo.current_branch()?;
-        if repo.push(remote, &format!("refs/heads/{local}:refs/heads/{branch}"))? {
+        if repo.push(
+            remote,
+            &format!("refs/heads/{local}:refs/heads/{branch}"),
+            &push.options,
+        )? {
             if let Some(extra) = &push.refspec {
-                if !repo.push(remote, extra)? {
+                if !repo.push(remote, extra, &push.options)? {
                     return Err(GitError::PushRejected {
                         target: extra.clone(),
                     });

@@ -68,6 +68,7 @@ fn clones_a_tag_or_commit_detached_and_pushes_to_a_new_branch() {
         let target = PushTarget {
             branch: Some(branch.clone()),
             refspec: None,
+            options: Vec::new(),
         };
         let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
             Ok(write(d, "app.yaml", "image: app:1.1.0\n"))

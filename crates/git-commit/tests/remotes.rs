@@ -92,6 +92,7 @@ fn pushes_to_a_new_branch_over_git_daemon() {
     let target = PushTarget {
         branch: Some("image-updates".into()),
         refspec: None,
+        options: Vec::new(),
     };
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
         bump(d, "2.0.0")
@@ -103,6 +104,52 @@ fn pushes_to_a_new_branch_over_git_daemon() {
         ["Update app to 2.0.0", "initial"]
     );
     assert_eq!(remote.log("main"), ["initial"], "main is untouched");
+}
+
+/// Push options reach the server (as GitLab's `merge_request.create` would), over the
+/// git protocol to a `git daemon` whose receive-pack advertises them; a post-receive hook
+/// records what it got.
+#[test]
+fn push_options_reach_the_remote() {
+    use std::os::unix::fs::PermissionsExt;
+    let remote = BareRemote::with_files(FILES);
+    git(
+        &remote.path,
+        &["config", "receive.advertisePushOptions", "true"],
+    );
+    let seen = remote.path.join("push-options.txt");
+    let hook = remote.path.join("hooks/post-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ni=0\nwhile [ $i -lt \"${{GIT_PUSH_OPTION_COUNT:-0}}\" ]; do\n  eval \"echo \\$GIT_PUSH_OPTION_$i\" >> '{}'\n  i=$((i+1))\ndone\n",
+            seen.display()
+        ),
+    )
+    .expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let base = remote.path.parent().expect("parent").to_path_buf();
+    let daemon = GitDaemon::start(&base);
+    let url = format!("git://127.0.0.1:{}/remote.git", daemon.port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repository::clone(&url, &dir.path().join("work"), Some("main")).expect("clone");
+    let target = PushTarget {
+        branch: Some("dev".into()),
+        refspec: None,
+        options: vec![
+            "merge_request.create".into(),
+            "merge_request.target=release".into(),
+        ],
+    };
+    let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
+        bump(d, "2.0.0")
+    })
+    .expect("push");
+    assert!(matches!(outcome, PushOutcome::Pushed { ref branch, .. } if branch == "dev"));
+    assert_eq!(
+        std::fs::read_to_string(&seen).expect("the hook ran"),
+        "merge_request.create\nmerge_request.target=release\n"
+    );
 }
 
 #[test]

@@ -103,6 +103,9 @@ pub struct Automation {
     pub push_branch: Option<String>,
     /// `spec.git.push.refspec`.
     pub push_refspec: Option<String>,
+    /// `spec.git.push.options`, as `git push -o` takes them: `key=value`, or `key` for an
+    /// empty value (GitLab's `merge_request.create: ""`).
+    pub push_options: Vec<String>,
     /// `spec.update.path`, relative to the repository root.
     pub update_path: String,
     /// `spec.policySelector.matchLabels`.
@@ -223,6 +226,24 @@ impl Doc<'_> {
                 .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                 .collect(),
             _ => BTreeMap::new(),
+        }
+    }
+
+    /// A map of push options as `git push -o` takes them: `key=value`, or `key` where the
+    /// value is empty or null (`merge_request.create: ""`).
+    fn push_options(&self, path: &str) -> Vec<String> {
+        match self.node.at(path) {
+            Some(Node::Map(entries, _)) => entries
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    Node::Scalar(..) => Some(match v.as_str() {
+                        Some(value) => format!("{k}={value}"),
+                        None => k.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -539,6 +560,7 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
         signing_key_secret: doc.str("spec.git.commit.signingKey.secretRef.name"),
         push_branch: doc.str("spec.git.push.branch"),
         push_refspec: doc.str("spec.git.push.refspec"),
+        push_options: doc.push_options("spec.git.push.options"),
         update_path,
         policy_selector: doc.string_map("spec.policySelector.matchLabels"),
         origin,
@@ -563,6 +585,21 @@ mod tests {
         assert_eq!(objects.repositories[0].exclusion_list, ["^.*\\.sig$"]);
         assert_eq!(objects.policies[0].repository, "flux-system:app");
         objects.validate().unwrap();
+    }
+
+    #[test]
+    fn push_options_as_git_push_takes_them() {
+        let mut objects = FluxObjects::default();
+        objects
+            .add_text(
+                Path::new("a.yaml"),
+                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {name: a, namespace: ns}\nspec:\n  git:\n    commit: {author: {name: bot, email: bot@example.com}}\n    push:\n      branch: dev\n      options:\n        merge_request.create: \"\"\n        merge_request.target: release\n  update: {path: ./}\n",
+            )
+            .unwrap();
+        assert_eq!(
+            objects.automations[0].push_options,
+            ["merge_request.create", "merge_request.target=release"]
+        );
     }
 
     #[test]

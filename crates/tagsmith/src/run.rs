@@ -679,6 +679,7 @@ fn run_automation(
         let target = PushTarget {
             branch: automation.push_branch.clone(),
             refspec: automation.push_refspec.clone(),
+            options: automation.push_options.clone(),
         };
         let outcome = commit_and_push(
             &repo,
