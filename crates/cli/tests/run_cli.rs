@@ -231,3 +231,73 @@ fn url_without_branch_works_on_the_automations_branch() {
         .show("main", "apps/checkout/deployment.yaml")
         .contains("checkout:1.2.3"));
 }
+
+#[test]
+fn suspended_objects_are_left_alone() {
+    let (dir, snapshot) = example();
+    let repo = dir.path().join("repo");
+    let flux = repo.join("clusters/prod/image-automation.yaml");
+    let text = std::fs::read_to_string(&flux).expect("read");
+    // Suspend the checkout policy: its markers stay; the builds policy still applies.
+    let text = text.replacen(
+        "spec:\n  imageRepositoryRef:\n    name: checkout\n",
+        "spec:\n  suspend: true\n  imageRepositoryRef:\n    name: checkout\n",
+        1,
+    );
+    std::fs::write(&flux, &text).expect("write");
+    let run = |repo: &Path| {
+        tagsmith(
+            &[
+                "run",
+                ".",
+                "--dry-run",
+                "--json",
+                "--snapshot",
+                snapshot.to_str().expect("utf8"),
+            ],
+            repo,
+        )
+    };
+    let out = run(&repo);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let checkout = report["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .find(|p| p["policy"] == "flux-system:checkout")
+        .expect("checkout");
+    assert!(
+        checkout["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("spec.suspend")),
+        "{checkout}"
+    );
+    let setters: Vec<String> = report["automations"][0]["result"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["objects"][0]["changes"].as_array().cloned().unwrap_or_default())
+        .map(|c| c["setter"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(setters, ["flux-system:builds:tag"], "{report}");
+
+    // Suspend the automation too: nothing changes at all, and the report says why.
+    let text = text.replacen(
+        "  name: shop\n  namespace: flux-system\nspec:\n",
+        "  name: shop\n  namespace: flux-system\nspec:\n  suspend: true\n",
+        1,
+    );
+    std::fs::write(&flux, &text).expect("write");
+    let out = run(&repo);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let automation = &report["automations"][0];
+    assert_eq!(automation["result"]["files"].as_array().map_or(0, Vec::len), 0);
+    assert!(automation["notes"][0]
+        .as_str()
+        .is_some_and(|n| n.contains("spec.suspend")));
+}

@@ -50,6 +50,8 @@ pub struct ImageRepository {
     pub secret_ref: Option<String>,
     /// `spec.certSecretRef.name`: CA certificates.
     pub cert_secret_ref: Option<String>,
+    /// `spec.suspend`: no scans; the last (cached) scan stands, as Flux keeps its status.
+    pub suspend: bool,
 }
 
 /// `ImagePolicy.spec.digestReflectionPolicy`.
@@ -76,6 +78,9 @@ pub struct ImagePolicyObject {
     pub digest_reflection: DigestReflection,
     /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
+    /// `spec.suspend`: Flux stops updating the policy's latest image; without that status
+    /// to reuse, `run` reports the policy as suspended and offers it to no automation.
+    pub suspend: bool,
 }
 
 /// `ImageUpdateAutomation`.
@@ -108,8 +113,83 @@ pub struct Automation {
     pub push_options: Vec<String>,
     /// `spec.update.path`, relative to the repository root.
     pub update_path: String,
-    /// `spec.policySelector.matchLabels`.
-    pub policy_selector: BTreeMap<String, String>,
+    /// `spec.policySelector` (`matchLabels` and `matchExpressions`).
+    pub policy_selector: LabelSelector,
+    /// `spec.suspend`: Flux leaves a suspended automation alone; so does `run`.
+    pub suspend: bool,
+}
+
+/// A Kubernetes label selector (`matchLabels` and `matchExpressions`), as
+/// `ImageUpdateAutomation.spec.policySelector` holds it.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use tagsmith::crd::{LabelRequirement, LabelSelector, SelectorOperator};
+/// let selector = LabelSelector {
+///     match_labels: BTreeMap::from([("team".into(), "shop".into())]),
+///     match_expressions: vec![LabelRequirement {
+///         key: "tier".into(),
+///         operator: SelectorOperator::NotIn,
+///         values: vec!["canary".into()],
+///     }],
+/// };
+/// let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+///     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+/// };
+/// assert!(selector.matches(&labels(&[("team", "shop")])));
+/// assert!(!selector.matches(&labels(&[("team", "shop"), ("tier", "canary")])));
+/// assert!(!selector.matches(&labels(&[])));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Labels that must be present with these values.
+    pub match_labels: BTreeMap<String, String>,
+    /// Requirements that must all hold.
+    pub match_expressions: Vec<LabelRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LabelRequirement {
+    /// The label key.
+    pub key: String,
+    /// How the label is compared.
+    pub operator: SelectorOperator,
+    /// The values for `In` and `NotIn` (empty for the others).
+    pub values: Vec<String>,
+}
+
+/// A `matchExpressions` operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SelectorOperator {
+    /// The label is set to one of the values.
+    In,
+    /// The label is absent or set to none of the values.
+    NotIn,
+    /// The label is set.
+    Exists,
+    /// The label is absent.
+    DoesNotExist,
+}
+
+impl LabelSelector {
+    /// Whether `labels` satisfy every label and every requirement (an empty selector
+    /// matches everything, as in Kubernetes).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| {
+                let value = labels.get(&r.key);
+                match r.operator {
+                    SelectorOperator::In => value.is_some_and(|v| r.values.contains(v)),
+                    SelectorOperator::NotIn => value.is_none_or(|v| !r.values.contains(v)),
+                    SelectorOperator::Exists => value.is_some(),
+                    SelectorOperator::DoesNotExist => value.is_none(),
+                }
+            })
+    }
 }
 
 /// `GitRepository` (for `--url` and `sourceRef`).
@@ -227,6 +307,87 @@ impl Doc<'_> {
                 .collect(),
             _ => BTreeMap::new(),
         }
+    }
+
+    /// `true` when the scalar at `path` is YAML's true.
+    fn flag(&self, path: &str) -> bool {
+        self.node
+            .at(path)
+            .and_then(Node::as_str)
+            .is_some_and(|v| matches!(v, "true" | "True" | "TRUE"))
+    }
+
+    /// A Kubernetes label selector at `path`, validated as the API server validates it.
+    fn label_selector(&self, path: &str) -> Result<LabelSelector, RunError> {
+        let labels_path = format!("{path}.matchLabels");
+        let expressions_path = format!("{path}.matchExpressions");
+        let mut selector = LabelSelector {
+            match_labels: self.string_map(&labels_path),
+            match_expressions: Vec::new(),
+        };
+        let items = match self.node.at(&expressions_path) {
+            None => return Ok(selector),
+            Some(Node::Seq(items, _)) => items,
+            Some(other) => {
+                return Err(self.invalid(Some(other), &expressions_path, "must be a list"))
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("{expressions_path}[{i}]");
+            let key = item
+                .get("key")
+                .and_then(Node::as_str)
+                .ok_or_else(|| self.invalid(Some(item), &format!("{field}.key"), "is required"))?;
+            let operator = match item.get("operator").and_then(Node::as_str) {
+                Some("In") => SelectorOperator::In,
+                Some("NotIn") => SelectorOperator::NotIn,
+                Some("Exists") => SelectorOperator::Exists,
+                Some("DoesNotExist") => SelectorOperator::DoesNotExist,
+                other => {
+                    return Err(self.invalid(
+                        item.get("operator").or(Some(item)),
+                        &format!("{field}.operator"),
+                        format!(
+                            "{} is not one of In, NotIn, Exists, DoesNotExist",
+                            other.map_or("(none)".to_string(), |o| format!("{o:?}"))
+                        ),
+                    ))
+                }
+            };
+            let values: Vec<String> = match item.get("values") {
+                None => Vec::new(),
+                Some(Node::Seq(values, _)) => values
+                    .iter()
+                    .filter_map(Node::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                Some(other) => {
+                    return Err(self.invalid(
+                        Some(other),
+                        &format!("{field}.values"),
+                        "must be a list of strings",
+                    ))
+                }
+            };
+            let needs_values = matches!(operator, SelectorOperator::In | SelectorOperator::NotIn);
+            if needs_values == values.is_empty() {
+                return Err(self.invalid(
+                    item.get("values").or(Some(item)),
+                    &format!("{field}.values"),
+                    if needs_values {
+                        "must not be empty for In and NotIn"
+                    } else {
+                        "must be empty for Exists and DoesNotExist"
+                    },
+                ));
+            }
+            selector.match_expressions.push(LabelRequirement {
+                key: key.to_string(),
+                operator,
+                values,
+            });
+        }
+        Ok(selector)
     }
 
     /// A map of push options as `git push -o` takes them: `key=value`, or `key` where the
@@ -427,6 +588,7 @@ fn read_repository(doc: &Doc<'_>) -> Result<ImageRepository, RunError> {
         insecure: doc.bool("spec.insecure")?,
         secret_ref: doc.str("spec.secretRef.name"),
         cert_secret_ref: doc.str("spec.certSecretRef.name"),
+        suspend: doc.flag("spec.suspend"),
         origin,
     })
 }
@@ -505,6 +667,7 @@ fn read_policy(doc: &Doc<'_>) -> Result<ImagePolicyObject, RunError> {
         spec,
         digest_reflection,
         labels: doc.string_map("metadata.labels"),
+        suspend: doc.flag("spec.suspend"),
         origin,
     })
 }
@@ -562,7 +725,8 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
         push_refspec: doc.str("spec.git.push.refspec"),
         push_options: doc.push_options("spec.git.push.options"),
         update_path,
-        policy_selector: doc.string_map("spec.policySelector.matchLabels"),
+        policy_selector: doc.label_selector("spec.policySelector")?,
+        suspend: doc.flag("spec.suspend"),
         origin,
     })
 }

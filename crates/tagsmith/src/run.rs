@@ -271,6 +271,22 @@ async fn scan_repository(
     };
     let cache = cache_path(opts, repo).filter(|_| opts.snapshot.is_none());
     let cached = cache.as_deref().and_then(|p| read_cache(p, &repo.image));
+    if repo.suspend {
+        // Flux does not scan a suspended ImageRepository; its last scan stands.
+        return match cached {
+            Some(hit) => {
+                report.cached = true;
+                report.tag_count = hit.tag_count;
+                report.scanned_at = hit.scanned_at;
+                (report, Some((hit, source)))
+            }
+            None => {
+                report.error =
+                    Some("spec.suspend is true and there is no earlier scan to use".into());
+                (report, None)
+            }
+        };
+    }
     if let Some(hit) = &cached {
         if now_secs().saturating_sub(hit.scanned_at) < repo.interval.as_secs() {
             report.cached = true;
@@ -465,6 +481,13 @@ pub async fn run_objects(opts: &RunOptions, objects: &FluxObjects) -> Result<Run
             explanation: None,
             error: None,
         };
+        if p.suspend {
+            report.error = Some(
+                "spec.suspend is true: Flux keeps the last latest image in the policy's status, which tagsmith does not have; its markers are left as they are".into(),
+            );
+            policies.push(report);
+            continue;
+        }
         let Some((scan, source, stale)) = by_repo.get(&p.repository) else {
             report.error = Some(format!("no tags for ImageRepository {}", p.repository));
             policies.push(report);
@@ -512,10 +535,7 @@ fn policies_for(
 ) -> Result<Policies, RunError> {
     let selected = latest.iter().filter(|(key, (_, labels))| {
         key.starts_with(&format!("{}:", automation.origin.namespace))
-            && automation
-                .policy_selector
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
+            && automation.policy_selector.matches(labels)
     });
     Ok(Policies::from_map(
         selected.map(|(k, (image, _))| (k.clone(), image.clone())),
@@ -624,6 +644,13 @@ fn run_automation(
         attempts: 0,
         notes: Vec::new(),
     };
+    if automation.suspend {
+        let note =
+            "spec.suspend is true: skipped, as Flux skips a suspended automation".to_string();
+        tracing::info!(automation = %report.automation, "{note}");
+        report.notes.push(note);
+        return Ok(report);
+    }
     let current = Repository::open(&opts.root)
         .ok()
         .and_then(|r| r.current_branch().ok());
@@ -754,6 +781,7 @@ mod tests {
             insecure: true,
             secret_ref: None,
             cert_secret_ref: None,
+            suspend: false,
         }
     }
 
@@ -817,6 +845,31 @@ mod tests {
         assert_eq!(report.error, None);
         assert_eq!(report.tag_count, 2);
         assert_eq!(scanned.unwrap().0.tags, ["1.0.0", "1.2.0"]);
+    }
+
+    #[test]
+    fn a_suspended_repository_is_not_scanned_and_keeps_its_last_scan() {
+        // Port 1 on loopback refuses connections: any registry call would fail.
+        let image = "127.0.0.1:1/team/app";
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = RunOptions::new(dir.path());
+        opts.cache_dir = Some(dir.path().join("cache"));
+        let mut repo = repository(image, Duration::from_secs(60));
+        repo.suspend = true;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // No earlier scan: a clear error, no registry call.
+        let (report, scanned) = rt.block_on(scan_repository(&opts, &repo));
+        assert!(scanned.is_none());
+        assert!(report.error.unwrap().contains("spec.suspend"));
+        // An old scan (far past the interval) stands, without asking the registry.
+        let path = cache_path(&opts, &repo).unwrap();
+        write_cache(&path, &result(image, &["1.0.0"], 1));
+        let (report, scanned) = rt.block_on(scan_repository(&opts, &repo));
+        assert!(report.cached && report.error.is_none(), "{report:?}");
+        assert_eq!(scanned.unwrap().0.tags, ["1.0.0"]);
     }
 
     #[test]
@@ -918,5 +971,121 @@ mod tests {
             .map(|(_, _, c)| c.new_value.clone())
             .collect();
         assert_eq!(changed, ["reg/shop:1.0.0"]);
+    }
+
+    fn automation_with(spec_extra: &str) -> Result<FluxObjects, RunError> {
+        let mut objects = FluxObjects::default();
+        objects.add_text(
+            Path::new("a.yaml"),
+            &format!("apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: a, namespace: ns}}\nspec:\n  git: {{commit: {{author: {{name: bot, email: bot@example.com}}}}}}\n  update: {{path: ./}}\n{spec_extra}"),
+        )?;
+        Ok(objects)
+    }
+
+    #[test]
+    fn policy_selector_match_expressions() {
+        let objects = automation_with(
+            "  policySelector:\n    matchLabels: {team: shop}\n    matchExpressions:\n      - {key: tier, operator: In, values: [web, api]}\n      - {key: canary, operator: DoesNotExist}\n",
+        )
+        .unwrap();
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let latest = BTreeMap::from([
+            (
+                "ns:web".to_string(),
+                (
+                    "reg/web:1".to_string(),
+                    labels(&[("team", "shop"), ("tier", "web")]),
+                ),
+            ),
+            (
+                "ns:db".to_string(),
+                (
+                    "reg/db:1".to_string(),
+                    labels(&[("team", "shop"), ("tier", "db")]),
+                ),
+            ),
+            (
+                "ns:canary".to_string(),
+                (
+                    "reg/c:1".to_string(),
+                    labels(&[("team", "shop"), ("tier", "api"), ("canary", "")]),
+                ),
+            ),
+            (
+                "ns:other".to_string(),
+                (
+                    "reg/o:1".to_string(),
+                    labels(&[("team", "x"), ("tier", "web")]),
+                ),
+            ),
+        ]);
+        let policies = policies_for(&objects.automations[0], &latest).unwrap();
+        let names: Vec<String> = policies.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(names, ["ns:web"]);
+    }
+
+    #[test]
+    fn invalid_selectors_name_file_line_and_field() {
+        let err = automation_with(
+            "  policySelector:\n    matchExpressions:\n      - key: tier\n        operator: Like\n        values: [web]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("a.yaml:10: spec.policySelector.matchExpressions[0].operator:"),
+            "{err}"
+        );
+        assert!(
+            err.contains("\"Like\" is not one of In, NotIn, Exists, DoesNotExist"),
+            "{err}"
+        );
+        let err = automation_with(
+            "  policySelector:\n    matchExpressions:\n      - {key: tier, operator: In}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("matchExpressions[0].values: must not be empty"),
+            "{err}"
+        );
+        let err = automation_with(
+            "  policySelector:\n    matchExpressions:\n      - {key: tier, operator: Exists, values: [x]}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must be empty for Exists"), "{err}");
+    }
+
+    #[test]
+    fn suspended_automations_are_skipped() {
+        let objects = automation_with("  suspend: true\n").unwrap();
+        assert!(objects.automations[0].suspend);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.yaml"),
+            "a: reg/shop:0.1.0 # {\"$imagepolicy\": \"ns:shop\"}\n",
+        )
+        .unwrap();
+        let latest = BTreeMap::from([(
+            "ns:shop".to_string(),
+            ("reg/shop:1.0.0".to_string(), BTreeMap::new()),
+        )]);
+        let mut opts = RunOptions::new(dir.path());
+        opts.dry_run = true;
+        let report = run_automation(&opts, &objects.automations[0], &objects, &latest).unwrap();
+        assert!(report.result.is_empty());
+        assert!(
+            report.notes[0].contains("spec.suspend"),
+            "{:?}",
+            report.notes
+        );
+        assert!(std::fs::read_to_string(dir.path().join("d.yaml"))
+            .unwrap()
+            .contains("0.1.0"));
     }
 }
