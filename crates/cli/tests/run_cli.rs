@@ -281,7 +281,12 @@ fn suspended_objects_are_left_alone() {
         .as_array()
         .expect("files")
         .iter()
-        .flat_map(|f| f["objects"][0]["changes"].as_array().cloned().unwrap_or_default())
+        .flat_map(|f| {
+            f["objects"][0]["changes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .map(|c| c["setter"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(setters, ["flux-system:builds:tag"], "{report}");
@@ -296,7 +301,10 @@ fn suspended_objects_are_left_alone() {
     let out = run(&repo);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let automation = &report["automations"][0];
-    assert_eq!(automation["result"]["files"].as_array().map_or(0, Vec::len), 0);
+    assert_eq!(
+        automation["result"]["files"].as_array().map_or(0, Vec::len),
+        0
+    );
     assert!(automation["notes"][0]
         .as_str()
         .is_some_and(|n| n.contains("spec.suspend")));

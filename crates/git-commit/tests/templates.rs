@@ -74,29 +74,11 @@ fn vectors_render_as_expected() {
     }
 }
 
-fn go() -> PathBuf {
-    tagsmith_testkit::tools::find("go")
-        .expect("`go` is not installed: run `make setup` (or install Go in /usr/local/go)")
-}
-
 #[test]
 fn renders_like_go_with_fluxs_types() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/go/flux-template");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let bin = tmp.path().join("flux-template");
-    let status = Command::new(go())
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .status()
-        .expect("run go build");
-    assert!(
-        status.success(),
-        "go build of tests/go/flux-template failed"
-    );
+    let bin = tagsmith_testkit::tools::go_build(&src, tmp.path(), "flux-template");
     let out = Command::new(&bin)
         .arg(vectors_path())
         .output()

@@ -10,29 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tagsmith_marker_setter::{plan_tree, Policies, TreeOptions};
 
-fn go() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/local/go/bin")])
-        .map(|d| d.join("go"))
-        .find(|p| p.is_file())
-        .expect("`go` is not installed: run `make setup` (or install Go in /usr/local/go)")
-}
-
 fn build_harness(out: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/go/flux-setter");
-    let bin = out.join("flux-setter");
-    let status = Command::new(go())
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .status()
-        .expect("run go build");
-    assert!(status.success(), "go build of the Flux harness failed");
-    bin
+    tagsmith_testkit::tools::go_build(&src, out, "flux-setter")
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -56,3 +56,24 @@ pub fn gpg_secret_key(uid: &str, passphrase: &str) -> (tempfile::TempDir, String
     let armored = run(&["--armor", "--export-secret-keys", uid]);
     (home, armored)
 }
+
+/// Builds the Go program in `src` (a module folder under the repository) into `out/name`
+/// with the machine's Go and its module proxy, as the differential tests do; panics with
+/// the reason when Go is missing or the build fails.
+pub fn go_build(src: &std::path::Path, out: &std::path::Path, name: &str) -> PathBuf {
+    let go = find("go").unwrap_or_else(|| {
+        panic!("`go` is not installed: run `make setup` (or install Go in /usr/local/go)")
+    });
+    let bin = out.join(name);
+    let status = std::process::Command::new(go)
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(src)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .status()
+        .expect("run go build");
+    assert!(status.success(), "go build of {} failed", src.display());
+    bin
+}
