@@ -309,3 +309,102 @@ fn suspended_objects_are_left_alone() {
         .as_str()
         .is_some_and(|n| n.contains("spec.suspend")));
 }
+
+#[test]
+fn url_checks_out_the_automations_tag_and_pushes_to_its_branch() {
+    use tagsmith_testkit::git::{git, BareRemote};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    let work = remote.clone_to("setup");
+    // v1 tags the manifests as they were; main then moves on (the checkout app is pinned
+    // to 1.3.0 there) and points the automation at the tag, pushing to `auto`.
+    git(&work, &["tag", "v1"]);
+    let deployment = work.join("apps/checkout/deployment.yaml");
+    let text = std::fs::read_to_string(&deployment).expect("read");
+    std::fs::write(
+        &deployment,
+        text.replace("checkout:1.2.3", "checkout:1.3.0"),
+    )
+    .expect("write");
+    let crd = work.join("clusters/prod/image-automation.yaml");
+    let text = std::fs::read_to_string(&crd).expect("read");
+    let text = text
+        .replace(
+            "    checkout:\n      ref:\n        branch: main",
+            "    checkout:\n      ref:\n        tag: v1",
+        )
+        .replace(
+            "    push:\n      branch: main",
+            "    push:\n      branch: auto",
+        );
+    std::fs::write(&crd, text).expect("write");
+    git(&work, &["commit", "-qam", "main moves on"]);
+    git(&work, &["push", "-q", "--tags", "origin", "main"]);
+
+    let snapshot = root.join("tags.snapshot.yaml");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = tagsmith(
+        &[
+            "run",
+            "--url",
+            &remote.url(),
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+            "--cache-dir",
+            cache.path().to_str().expect("utf8"),
+        ],
+        cache.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `auto` = the tagged commit + the update; main is untouched.
+    let auto = remote.log("auto");
+    assert_eq!(auto.len(), 2, "{auto:?}");
+    assert!(auto[0].starts_with("Update images"), "{auto:?}");
+    assert_eq!(auto[1], "initial");
+    assert!(remote
+        .show("auto", "apps/checkout/deployment.yaml")
+        .contains("checkout:1.4.2"));
+    assert_eq!(remote.log("main"), ["main moves on", "initial"]);
+}
+
+#[test]
+fn a_tag_checkout_without_a_push_branch_is_refused_with_its_line() {
+    let (dir, snapshot) = example();
+    let repo = dir.path().join("repo");
+    let flux = repo.join("clusters/prod/image-automation.yaml");
+    let text = std::fs::read_to_string(&flux).expect("read");
+    let text = text
+        .replace(
+            "    checkout:\n      ref:\n        branch: main",
+            "    checkout:\n      ref:\n        tag: v1",
+        )
+        .replace("    push:\n      branch: main\n", "");
+    std::fs::write(&flux, &text).expect("write");
+    let out = tagsmith(
+        &[
+            "run",
+            ".",
+            "--dry-run",
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+        ],
+        &repo,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("tag: v1"))
+        .expect("tag line")
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "image-automation.yaml:{line}: spec.git.checkout.ref.tag: checking out a tag leaves no branch to push to"
+        )),
+        "{stderr}"
+    );
+}

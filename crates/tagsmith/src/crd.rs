@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tagsmith_git_commit::CheckoutRef;
 use tagsmith_image_policy_core::{
     FilterTags, Order, PolicyKind, PolicySpec, DEFAULT_EXCLUSION_LIST,
 };
@@ -94,6 +95,10 @@ pub struct Automation {
     pub source: Option<String>,
     /// `spec.git.checkout.ref.branch`.
     pub checkout_branch: Option<String>,
+    /// `spec.git.checkout.ref.tag` (HEAD detached; a push branch is then required).
+    pub checkout_tag: Option<String>,
+    /// `spec.git.checkout.ref.commit` (HEAD detached; a push branch is then required).
+    pub checkout_commit: Option<String>,
     /// `spec.git.commit.author.name`.
     pub author_name: String,
     /// `spec.git.commit.author.email`.
@@ -201,6 +206,10 @@ pub struct GitRepositoryObject {
     pub url: String,
     /// `spec.ref.branch`.
     pub branch: Option<String>,
+    /// `spec.ref.tag`.
+    pub tag: Option<String>,
+    /// `spec.ref.commit`.
+    pub commit: Option<String>,
     /// `spec.secretRef.name`.
     pub secret_ref: Option<String>,
 }
@@ -443,6 +452,40 @@ impl FluxObjects {
         branches.all(|b| b == first).then_some(first)
     }
 
+    /// What an automation checks out, resolved as Flux does: its own
+    /// `spec.git.checkout.ref` when set, else its GitRepository's `spec.ref`; within a ref,
+    /// a commit wins over a tag, and a tag over a branch.
+    pub fn checkout_of(&self, automation: &Automation) -> Option<CheckoutRef> {
+        let pick = |commit: &Option<String>, tag: &Option<String>, branch: &Option<String>| {
+            commit
+                .clone()
+                .map(CheckoutRef::Commit)
+                .or_else(|| tag.clone().map(CheckoutRef::Tag))
+                .or_else(|| branch.clone().map(CheckoutRef::Branch))
+        };
+        pick(
+            &automation.checkout_commit,
+            &automation.checkout_tag,
+            &automation.checkout_branch,
+        )
+        .or_else(|| {
+            let source = automation.source.as_deref()?;
+            let git = self
+                .git_repositories
+                .iter()
+                .find(|g| g.origin.key() == source)?;
+            pick(&git.commit, &git.tag, &git.branch)
+        })
+    }
+
+    /// The one ref every automation that names one checks out; `None` when none names
+    /// one or they disagree.
+    pub fn checkout_target(&self) -> Option<CheckoutRef> {
+        let mut refs = self.automations.iter().filter_map(|a| self.checkout_of(a));
+        let first = refs.next()?;
+        refs.all(|r| r == first).then_some(first)
+    }
+
     /// Reads every `.yaml`/`.yml` file under `root` (skipping `.git`). Files that are not
     /// YAML, or YAML without Flux objects, are ignored; a Flux object that is invalid is an
     /// error naming `file:line` and the field.
@@ -513,6 +556,8 @@ impl FluxObjects {
                         origin: doc.origin()?,
                         url: doc.required("spec.url")?,
                         branch: doc.str("spec.ref.branch"),
+                        tag: doc.str("spec.ref.tag"),
+                        commit: doc.str("spec.ref.commit"),
                         secret_ref: doc.str("spec.secretRef.name"),
                     })
                 }
@@ -701,6 +746,19 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             "must stay inside the repository",
         ));
     }
+    for detached in ["tag", "commit"] {
+        let field = format!("spec.git.checkout.ref.{detached}");
+        if doc.str(&field).is_some()
+            && doc.str("spec.git.push.branch").is_none()
+            && doc.str("spec.git.push.refspec").is_none()
+        {
+            return Err(doc.invalid(
+                doc.node.at(&field),
+                &field,
+                format!("checking out a {detached} leaves no branch to push to: set spec.git.push.branch (as Flux requires)"),
+            ));
+        }
+    }
     if let Some(template) = doc.str("spec.git.commit.messageTemplate") {
         tagsmith_git_commit::MessageTemplate::parse(&template).map_err(|e| {
             doc.invalid(
@@ -713,6 +771,8 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
     Ok(Automation {
         interval: doc.duration("spec.interval", Duration::from_secs(600))?,
         source,
+        checkout_tag: doc.str("spec.git.checkout.ref.tag"),
+        checkout_commit: doc.str("spec.git.checkout.ref.commit"),
         checkout_branch: doc
             .str("spec.git.checkout.ref.branch")
             .or_else(|| doc.str("spec.git.checkout.branch")),

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, GitAuth, KeySource,
-    MessageTemplate, PushOutcome, PushTarget, Repository, Secret, Signature, SigningKey,
+    commit_and_push, ApplyOutcome, ChangeRecord, CheckoutRef, CloneOptions, CommitOptions, GitAuth,
+    KeySource, MessageTemplate, PushOutcome, PushTarget, Repository, Secret, Signature, SigningKey,
     TemplateData,
 };
 use tagsmith_image_policy_core::{Exclusions, Explanation, ImagePolicy};
@@ -405,21 +405,29 @@ pub fn clone_work_tree(
     let mut probe = RunOptions::new(&root);
     probe.config = config.map(Path::to_path_buf);
     let objects = load_objects(&probe)?;
-    let Some(wanted) = objects.checkout_branch() else {
-        return Ok(ClonedWorkTree {
-            root,
-            objects_root: None,
-        });
+    let unchanged = ClonedWorkTree {
+        root: root.clone(),
+        objects_root: None,
     };
-    if repo.current_branch().ok().as_deref() == Some(wanted) {
-        return Ok(ClonedWorkTree {
-            root,
-            objects_root: None,
-        });
+    let Some(wanted) = objects.checkout_target() else {
+        return Ok(unchanged);
+    };
+    if let CheckoutRef::Branch(b) = &wanted {
+        if repo.current_branch().ok().as_deref() == Some(b.as_str()) {
+            return Ok(unchanged);
+        }
     }
-    tracing::info!(branch = wanted, "cloning the automations' branch");
-    let work = dir.join("branch");
-    Repository::clone_with_auth(url, &work, Some(wanted), auth)?;
+    tracing::info!(reference = ?wanted, "cloning what the automations check out");
+    let work = dir.join("checkout");
+    Repository::clone_with(
+        url,
+        &work,
+        &CloneOptions {
+            reference: Some(wanted),
+            auth,
+            shallow: false,
+        },
+    )?;
     Ok(ClonedWorkTree {
         root: work,
         objects_root: Some(root),
