@@ -21,10 +21,12 @@ pub struct RunArgs {
     /// remote's default branch).
     #[arg(long, value_name = "BRANCH")]
     branch: Option<String>,
-    /// SSH private key for --url (with --known-hosts; host keys are always checked).
+    /// SSH private key for the clone (--url) and every push, with --known-hosts (host keys
+    /// are always checked) [env: TAGSMITH_GIT_SSH_KEY; HTTPS: TAGSMITH_GIT_TOKEN or
+    /// TAGSMITH_GIT_USERNAME + TAGSMITH_GIT_PASSWORD].
     #[arg(long, value_name = "FILE", requires = "known_hosts")]
     ssh_key: Option<PathBuf>,
-    /// known_hosts file for --ssh-key.
+    /// known_hosts file for --ssh-key [env: TAGSMITH_GIT_KNOWN_HOSTS].
     #[arg(long, value_name = "FILE")]
     known_hosts: Option<PathBuf>,
     /// Show the diff and commit messages; write, commit and push nothing.
@@ -88,24 +90,71 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// Git credentials from `--ssh-key`/`--known-hosts`, else from the environment:
+/// `TAGSMITH_GIT_SSH_KEY` + `TAGSMITH_GIT_KNOWN_HOSTS` (files; optional
+/// `TAGSMITH_GIT_SSH_PASSPHRASE`), or HTTPS with `TAGSMITH_GIT_TOKEN` (user
+/// `TAGSMITH_GIT_USERNAME`, default `x-access-token`) or `TAGSMITH_GIT_USERNAME` +
+/// `TAGSMITH_GIT_PASSWORD`. Secrets come from the environment only, never from flags (which
+/// other users can read in the process list). A key without known hosts is refused.
+fn git_auth_from(
+    ssh_key: Option<&std::path::Path>,
+    known_hosts: Option<&std::path::Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<tagsmith::git::GitAuth> {
+    use tagsmith::git::{GitAuth, KeySource, Secret};
+    let key = ssh_key
+        .map(PathBuf::from)
+        .or_else(|| env("TAGSMITH_GIT_SSH_KEY").map(PathBuf::from));
+    let hosts = known_hosts
+        .map(PathBuf::from)
+        .or_else(|| env("TAGSMITH_GIT_KNOWN_HOSTS").map(PathBuf::from));
+    if let Some(key) = key {
+        let Some(hosts) = hosts else {
+            return Err(bad_input(anyhow::anyhow!(
+                "an SSH key needs known hosts (--known-hosts or TAGSMITH_GIT_KNOWN_HOSTS): host keys are always checked"
+            )));
+        };
+        let known_hosts = std::fs::read_to_string(&hosts)
+            .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", hosts.display())))?;
+        return Ok(GitAuth::SshKey {
+            username: "git".into(),
+            private_key: KeySource::Path(key),
+            passphrase: env("TAGSMITH_GIT_SSH_PASSPHRASE").map(Secret::new),
+            known_hosts,
+        });
+    }
+    if let Some(token) = env("TAGSMITH_GIT_TOKEN") {
+        return Ok(GitAuth::Basic {
+            username: env("TAGSMITH_GIT_USERNAME").unwrap_or_else(|| "x-access-token".into()),
+            password: Secret::new(token),
+        });
+    }
+    match (env("TAGSMITH_GIT_USERNAME"), env("TAGSMITH_GIT_PASSWORD")) {
+        (Some(username), Some(password)) => Ok(GitAuth::Basic {
+            username,
+            password: Secret::new(password),
+        }),
+        (Some(_), None) | (None, Some(_)) => Err(bad_input(anyhow::anyhow!(
+            "TAGSMITH_GIT_USERNAME and TAGSMITH_GIT_PASSWORD go together (or set TAGSMITH_GIT_TOKEN)"
+        ))),
+        (None, None) => Ok(GitAuth::None),
+    }
+}
+
 /// Runs `run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _clone_dir;
+    let auth = git_auth_from(
+        args.ssh_key.as_deref(),
+        args.known_hosts.as_deref(),
+        &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
+    )?;
     let mut clone_auth = None;
     let mut objects_root = None;
     let root = match &args.url {
         Some(url) => {
             let dir = tempfile::tempdir()?;
-            let auth = match (&args.ssh_key, &args.known_hosts) {
-                (Some(key), Some(hosts)) => tagsmith::git::GitAuth::SshKey {
-                    username: "git".into(),
-                    private_key: tagsmith::git::KeySource::Path(key.clone()),
-                    passphrase: None,
-                    known_hosts: std::fs::read_to_string(hosts)
-                        .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", hosts.display())))?,
-                },
-                _ => tagsmith::git::GitAuth::None,
-            };
+            let auth = auth.clone();
             let cloned = tagsmith::run::clone_work_tree(
                 url,
                 args.branch.as_deref(),
@@ -115,7 +164,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
             .map_err(classify)?;
             objects_root = cloned.objects_root;
-            clone_auth = Some(auth);
+            clone_auth = Some(auth.clone());
             _clone_dir = dir;
             cloned.root
         }
@@ -139,7 +188,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| env_path("TAGSMITH_SECRETS_DIR"));
     opts.push = !args.no_push;
-    opts.git_auth = clone_auth;
+    // Explicit credentials (flags, environment) serve every push; without them each
+    // automation uses its GitRepository's secret from --secrets-dir.
+    opts.git_auth = clone_auth
+        .or(Some(auth))
+        .filter(|a| *a != tagsmith::git::GitAuth::None);
     opts.config = args.config.clone();
     opts.objects_root = objects_root;
     if args.no_cache {
@@ -314,4 +367,69 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(crate::exit::FAILURE)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tagsmith::git::{GitAuth, KeySource};
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn git_credentials_from_flags_and_environment() {
+        assert_eq!(git_auth_from(None, None, &env(&[])).unwrap(), GitAuth::None);
+        let token = git_auth_from(None, None, &env(&[("TAGSMITH_GIT_TOKEN", "t0k")])).unwrap();
+        let GitAuth::Basic { username, password } = &token else {
+            panic!("{token:?}")
+        };
+        assert_eq!(
+            (username.as_str(), password.expose()),
+            ("x-access-token", "t0k")
+        );
+        assert!(!format!("{token:?}").contains("t0k"), "secrets never print");
+        let basic = git_auth_from(
+            None,
+            None,
+            &env(&[
+                ("TAGSMITH_GIT_USERNAME", "bot"),
+                ("TAGSMITH_GIT_PASSWORD", "pw"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(basic, GitAuth::Basic { ref username, .. } if username == "bot"));
+        let half = git_auth_from(None, None, &env(&[("TAGSMITH_GIT_USERNAME", "bot")]));
+        assert!(half.unwrap_err().to_string().contains("go together"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("known_hosts");
+        std::fs::write(&hosts, "[127.0.0.1]:22 ssh-ed25519 AAAA\n").unwrap();
+        let key = dir.path().join("id");
+        let vars = [
+            ("TAGSMITH_GIT_SSH_KEY", key.to_str().unwrap()),
+            ("TAGSMITH_GIT_KNOWN_HOSTS", hosts.to_str().unwrap()),
+            ("TAGSMITH_GIT_TOKEN", "ignored: the SSH key wins"),
+        ];
+        let ssh = git_auth_from(None, None, &env(&vars)).unwrap();
+        assert!(
+            matches!(&ssh, GitAuth::SshKey { private_key: KeySource::Path(p), known_hosts, .. }
+                if *p == key && known_hosts.contains("ssh-ed25519")),
+            "{ssh:?}"
+        );
+        // Flags win over the environment; a key without known hosts is refused.
+        let flag_key = dir.path().join("flag_id");
+        let from_flag = git_auth_from(Some(&flag_key), Some(&hosts), &env(&vars)).unwrap();
+        assert!(
+            matches!(&from_flag, GitAuth::SshKey { private_key: KeySource::Path(p), .. } if *p == flag_key)
+        );
+        let err = git_auth_from(None, None, &env(&[("TAGSMITH_GIT_SSH_KEY", "/k")])).unwrap_err();
+        assert!(err.to_string().contains("needs known hosts"), "{err}");
+    }
 }

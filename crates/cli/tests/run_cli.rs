@@ -408,3 +408,44 @@ fn a_tag_checkout_without_a_push_branch_is_refused_with_its_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn pushes_over_ssh_with_credentials_from_the_environment() {
+    use tagsmith_testkit::git::{git, BareRemote, SshServer};
+    let server = SshServer::start();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    let work = remote.clone_to("work");
+    git(
+        &work,
+        &["remote", "set-url", "origin", &server.url(&remote.path)],
+    );
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let known_hosts = secrets.path().join("known_hosts");
+    std::fs::write(&known_hosts, server.known_hosts()).expect("write");
+    let run = |with_known_hosts: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagsmith"));
+        cmd.args(["run", ".", "--no-cache", "--snapshot"])
+            .arg(root.join("tags.snapshot.yaml"))
+            .current_dir(&work)
+            .env("TAGSMITH_GIT_SSH_KEY", server.user_key());
+        if with_known_hosts {
+            cmd.env("TAGSMITH_GIT_KNOWN_HOSTS", &known_hosts);
+        }
+        cmd.output().expect("run tagsmith")
+    };
+    // A key without known hosts is bad input, before anything is written.
+    let refused = run(false);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("needs known hosts"));
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
+    let out = run(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = remote.log("main");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].starts_with("Update images"), "{log:?}");
+}
