@@ -106,6 +106,8 @@ pub fn build_go(dir: &str, name: &str) -> Option<PathBuf> {
         .arg(&out)
         .arg(".")
         .current_dir(repo_root().join(dir))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
         .status()
         .ok()?;
     status.success().then_some(out)

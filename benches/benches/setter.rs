@@ -76,27 +76,6 @@ fn policies() -> Policies {
     .expect("policies")
 }
 
-/// Builds the Flux harness; `None` (with a note) when Go is missing, so the other figures
-/// still come out.
-fn flux_harness(out: &Path) -> Option<std::path::PathBuf> {
-    let go = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain([std::path::PathBuf::from("/usr/local/go/bin")])
-        .map(|d| d.join("go"))
-        .find(|p| p.is_file())?;
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/flux-setter");
-    let bin = out.join("flux-setter");
-    let ok = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(src)
-        .env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(bin)
-}
-
 fn flux_setter(bin: &Path, policies: &Path, root: &Path) -> usize {
     let out = Command::new(bin)
         .arg("-policies")
@@ -131,7 +110,7 @@ fn bench_tree(c: &mut Criterion) {
         .map(|(k, r)| (k.to_string(), serde_json::Value::String(r.to_string())))
         .collect();
     std::fs::write(&policies_json, serde_json::Value::Object(map).to_string()).expect("write");
-    let flux = flux_harness(tools.path());
+    let flux = tagsmith_benches::build_go("benches/go/flux-setter", "flux-setter");
     if flux.is_none() {
         eprintln!("go not found or harness build failed: Flux baseline skipped");
     }

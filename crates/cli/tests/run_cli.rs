@@ -175,6 +175,28 @@ fn watch_commits_once_and_stops_cleanly_on_sigterm() {
     assert!(stdout.contains("pushed "), "{stdout}");
 }
 
+/// `tagsmith run --url URL` with tags from `snapshot`, in a scratch folder; must succeed.
+fn run_from_url(url: &str, snapshot: &Path) {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = tagsmith(
+        &[
+            "run",
+            "--url",
+            url,
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+            "--cache-dir",
+            cache.path().to_str().expect("utf8"),
+        ],
+        cache.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn url_without_branch_works_on_the_automations_branch() {
     use tagsmith_testkit::git::{git, BareRemote};
@@ -200,25 +222,7 @@ fn url_without_branch_works_on_the_automations_branch() {
     git(&work, &["commit", "-qam", "automation on release"]);
     git(&work, &["push", "-q", "origin", "main"]);
 
-    let snapshot = root.join("tags.snapshot.yaml");
-    let cache = tempfile::tempdir().expect("tempdir");
-    let out = tagsmith(
-        &[
-            "run",
-            "--url",
-            &remote.url(),
-            "--snapshot",
-            snapshot.to_str().expect("utf8"),
-            "--cache-dir",
-            cache.path().to_str().expect("utf8"),
-        ],
-        cache.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_from_url(&remote.url(), &root.join("tags.snapshot.yaml"));
     // The update landed on release; main has only the CRD edit on top of the initial commit.
     assert_eq!(remote.log("main").len(), 2);
     let release = remote.log("release");
@@ -341,25 +345,7 @@ fn url_checks_out_the_automations_tag_and_pushes_to_its_branch() {
     git(&work, &["commit", "-qam", "main moves on"]);
     git(&work, &["push", "-q", "--tags", "origin", "main"]);
 
-    let snapshot = root.join("tags.snapshot.yaml");
-    let cache = tempfile::tempdir().expect("tempdir");
-    let out = tagsmith(
-        &[
-            "run",
-            "--url",
-            &remote.url(),
-            "--snapshot",
-            snapshot.to_str().expect("utf8"),
-            "--cache-dir",
-            cache.path().to_str().expect("utf8"),
-        ],
-        cache.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_from_url(&remote.url(), &root.join("tags.snapshot.yaml"));
     // `auto` = the tagged commit + the update; main is untouched.
     let auto = remote.log("auto");
     assert_eq!(auto.len(), 2, "{auto:?}");
