@@ -109,20 +109,15 @@ fn title(s: &str) -> String {
 }
 
 /// Sprig's `trunc`: the first `n` bytes, or the last `-n`; the whole string when shorter.
+/// Go slices bytes; a cut inside a character leaves invalid UTF-8 there, which prints as
+/// U+FFFD. Same here.
 fn trunc(n: i64, s: &str) -> String {
-    let len = s.len() as i64;
-    let cut = |at: i64| {
-        // Go slices bytes; a cut inside a character leaves invalid UTF-8 there, which
-        // prints as U+FFFD. Same here.
-        let at = at as usize;
-        (at, s.as_bytes())
-    };
+    let b = s.as_bytes();
+    let len = b.len() as i64;
     if n < 0 && len + n > 0 {
-        let (at, b) = cut(len + n);
-        String::from_utf8_lossy(&b[at..]).into_owned()
+        String::from_utf8_lossy(&b[(len + n) as usize..]).into_owned()
     } else if n >= 0 && len > n {
-        let (at, b) = cut(n);
-        String::from_utf8_lossy(&b[..at]).into_owned()
+        String::from_utf8_lossy(&b[..n as usize]).into_owned()
     } else {
         s.to_string()
     }
