@@ -435,3 +435,47 @@ fn pushes_over_ssh_with_credentials_from_the_environment() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log[0].starts_with("Update images"), "{log:?}");
 }
+
+#[test]
+fn pushes_over_http_with_a_token_from_the_environment() {
+    use tagsmith_testkit::git::{git, BareRemote, HttpGitServer};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    let base = remote.path.parent().expect("parent").to_path_buf();
+    let server = HttpGitServer::start(&base, "ci-bot", "t0ken");
+    let work = remote.clone_to("work");
+    git(
+        &work,
+        &["remote", "set-url", "origin", &server.url("remote.git")],
+    );
+    let run = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tagsmith"))
+            .args(["run", ".", "--no-cache", "--snapshot"])
+            .arg(root.join("tags.snapshot.yaml"))
+            .current_dir(&work)
+            .env("TAGSMITH_GIT_USERNAME", "ci-bot")
+            .env("TAGSMITH_GIT_TOKEN", token)
+            .output()
+            .expect("run tagsmith")
+    };
+    // A wrong token: the push fails (exit 1), the error does not show the token, the
+    // remote is unchanged, and so is the checkout (no unpushed commit, no changed file),
+    // so the next run does the whole job.
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    let refused = run("wr0ng");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!stderr.contains("wr0ng"), "{stderr}");
+    assert_eq!(remote.log("main"), ["initial"]);
+    assert_eq!(git(&work, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
+    let out = run("t0ken");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = remote.log("main");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].starts_with("Update images"), "{log:?}");
+}

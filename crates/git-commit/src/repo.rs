@@ -103,6 +103,20 @@ impl std::fmt::Debug for Repository {
     }
 }
 
+/// Paths as the index spells them: relative, `/`-separated, no `./` (which it refuses).
+fn index_paths(paths: &[PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| {
+            p.components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}
+
 fn git_err(context: &str) -> impl Fn(git2::Error) -> GitError + '_ {
     move |e| GitError::Git {
         context: context.to_string(),
@@ -297,17 +311,7 @@ impl Repository {
             return Ok(None);
         }
         let mut index = self.repo.index().map_err(git_err("reading the index"))?;
-        // Index paths are plain relative paths: `./apps/x.yaml` is refused.
-        let specs: Vec<String> = paths
-            .iter()
-            .map(|p| {
-                p.components()
-                    .filter(|c| !matches!(c, std::path::Component::CurDir))
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-            .collect();
+        let specs = index_paths(paths);
         // add_path hashes each file: add_all trusts stat data, and a same-size rewrite in
         // the same second as the index write ("racy git") would be missed.
         for spec in &specs {
@@ -436,6 +440,39 @@ impl Repository {
         }
     }
 
+    /// Moves the current branch back to the parent of `id` (a commit just made on it) and
+    /// restores `paths` in the index and work tree from that parent. Nothing else in the
+    /// work tree is touched.
+    fn undo_commit(&self, id: &str, paths: &[PathBuf]) -> Result<(), GitError> {
+        let oid = git2::Oid::from_str(id).map_err(git_err("reading the commit id"))?;
+        let parent = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.parent(0))
+            .map_err(git_err("finding the commit's parent"))?;
+        let head = self.repo.head().map_err(git_err("reading HEAD"))?;
+        let branch = head
+            .name()
+            .map_err(git_err("reading HEAD's name"))?
+            .to_string();
+        self.repo
+            .reference(
+                &branch,
+                parent.id(),
+                true,
+                "tagsmith: undo the unpushed commit",
+            )
+            .map_err(git_err("moving the branch back"))?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force();
+        for path in index_paths(paths) {
+            checkout.path(path);
+        }
+        self.repo
+            .checkout_tree(parent.as_object(), Some(&mut checkout))
+            .map_err(git_err("restoring the changed files"))
+    }
+
     /// Resets the branch and work tree to the remote's tip, dropping the local commit.
     fn reset_to_remote(&self, remote: &str, branch: &str) -> Result<(), GitError> {
         self.fetch(remote, branch)?;
@@ -487,11 +524,21 @@ pub fn commit_and_push(
             return Ok(PushOutcome::NoChange);
         };
         let local = repo.current_branch()?;
-        if repo.push(
+        let pushed = match repo.push(
             remote,
             &format!("refs/heads/{local}:refs/heads/{branch}"),
             &push.options,
-        )? {
+        ) {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                // Not a race (auth, network, a hook's refusal): leave the checkout as it
+                // was, so that a rerun applies and pushes again instead of finding nothing
+                // to change above an unpushed commit.
+                repo.undo_commit(&id, &outcome.changed_files)?;
+                return Err(e);
+            }
+        };
+        if pushed {
             if let Some(extra) = &push.refspec {
                 if !repo.push(remote, extra, &push.options)? {
                     return Err(GitError::PushRejected {

@@ -171,6 +171,90 @@ impl Drop for GitDaemon {
     }
 }
 
+/// Git's smart HTTP protocol on loopback, as Git hosts serve it: Debian's `lighttpd` runs
+/// `git http-backend` over a folder of bare repositories and requires HTTP basic auth for
+/// every request (so pushes carry credentials the way a CI token does). Plain HTTP: the
+/// credentials path is the same as over HTTPS. Stopped on drop.
+pub struct HttpGitServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// The port.
+    pub port: u16,
+}
+
+impl HttpGitServer {
+    /// Serves the bare repositories in `base` at `http://127.0.0.1:PORT/git/<name>` for
+    /// `user` with `password`.
+    pub fn start(base: &Path, user: &str, password: &str) -> Self {
+        let lighttpd = require("lighttpd");
+        let backend = [
+            "/usr/lib/git-core/git-http-backend",
+            "/usr/libexec/git-core/git-http-backend",
+        ]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+        .expect("git-http-backend is not installed: run `make setup`");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path();
+        std::fs::write(p.join("users"), format!("{user}:{password}\n")).expect("users");
+        let port = free_port();
+        let config = format!(
+            r#"server.document-root = "{root}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{root}/error.log"
+server.modules = ("mod_alias", "mod_setenv", "mod_cgi", "mod_auth", "mod_authn_file")
+alias.url = ("/git" => "{backend}")
+$HTTP["url"] =~ "^/git" {{
+    cgi.assign = ("" => "")
+    setenv.set-environment = ("GIT_PROJECT_ROOT" => "{base}", "GIT_HTTP_EXPORT_ALL" => "")
+}}
+auth.backend = "plain"
+auth.backend.plain.userfile = "{root}/users"
+auth.require = ("/git" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
+"#,
+            root = p.display(),
+            backend = backend.display(),
+            base = base.display(),
+        );
+        std::fs::write(p.join("lighttpd.conf"), config).expect("lighttpd.conf");
+        let child = Command::new(lighttpd)
+            .args(["-D", "-f"])
+            .arg(p.join("lighttpd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lighttpd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "lighttpd did not listen on {port}: {}",
+                std::fs::read_to_string(p.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        HttpGitServer {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/git/<name>`, without credentials.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/git/{name}", self.port)
+    }
+}
+
+impl Drop for HttpGitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// An OpenSSH server on 127.0.0.1 (a high port), with its own host key and one authorized
 /// user key, both generated in a temp dir; git runs over it as the current user. Stopped
 /// on drop.
