@@ -11,7 +11,9 @@ setup: setup-system setup-python setup-node
 # Debian packages from .ci/apt-packages.txt (needs root, as on CI and the dev machines).
 setup-system:
 	@pkgs=$$(grep -v '^\s*#' .ci/apt-packages.txt | xargs); \
-	missing=$$(for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
+	missing=$$(for p in $$pkgs; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done | xargs); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
