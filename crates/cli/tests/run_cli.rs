@@ -479,3 +479,36 @@ fn pushes_over_http_with_a_token_from_the_environment() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert!(log[0].starts_with("Update images"), "{log:?}");
 }
+
+#[test]
+fn a_marked_file_with_uncommitted_edits_is_left_alone() {
+    use tagsmith_testkit::git::{git, BareRemote};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    let work = remote.clone_to("work");
+    // The user edits an unmarked line of a file that carries a marker, and does not commit.
+    let deployment = work.join("apps/checkout/deployment.yaml");
+    let mine = std::fs::read_to_string(&deployment)
+        .expect("read")
+        .replace("containerPort: 8080", "containerPort: 9090");
+    std::fs::write(&deployment, &mine).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_tagsmith"))
+        .args(["run", ".", "--no-cache", "--snapshot"])
+        .arg(root.join("tags.snapshot.yaml"))
+        .current_dir(&work)
+        .output()
+        .expect("run tagsmith");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("apps/checkout/deployment.yaml has uncommitted changes"),
+        "{stderr}"
+    );
+    // Nothing was written, committed or pushed; the user's edit is intact.
+    assert_eq!(std::fs::read_to_string(&deployment).expect("read"), mine);
+    assert_eq!(
+        git(&work, &["status", "--porcelain"]),
+        " M apps/checkout/deployment.yaml\n"
+    );
+    assert_eq!(remote.log("main"), ["initial"]);
+}

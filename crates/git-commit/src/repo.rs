@@ -300,6 +300,25 @@ impl Repository {
         Ok(())
     }
 
+    /// Those of `paths` (relative to the work tree) whose content differs from `HEAD`, in
+    /// the index or in the work tree. `commit_paths` commits whole files, so an apply step
+    /// should refuse to write such a file: its commit would carry the user's own edits.
+    pub fn uncommitted(&self, paths: &[PathBuf]) -> Result<Vec<PathBuf>, GitError> {
+        let mut dirty = Vec::new();
+        for (path, spec) in paths.iter().zip(index_paths(paths)) {
+            let status = match self.repo.status_file(Path::new(&spec)) {
+                Ok(status) => status,
+                // Not tracked and not in the index: new to git, nothing of the user's to lose.
+                Err(e) if e.code() == git2::ErrorCode::NotFound => continue,
+                Err(e) => return Err(git_err("reading the status of changed files")(e)),
+            };
+            if !(status.is_empty() || status == git2::Status::IGNORED) {
+                dirty.push(path.clone());
+            }
+        }
+        Ok(dirty)
+    }
+
     /// Stages exactly `paths` and commits them; `None` when the tree did not change.
     pub fn commit_paths(
         &self,

@@ -699,14 +699,27 @@ fn run_automation(
             return Ok(ApplyOutcome::default());
         }
         let message = render(plan.result()).map_err(|e| e.to_string())?;
-        plan.write()?;
         let base = Path::new(&automation.update_path);
+        let changed_files: Vec<PathBuf> = plan
+            .changed_paths()
+            .into_iter()
+            .map(|p| base.join(p))
+            .collect();
+        // A whole file is committed: if it holds edits of the user's, they would ride along
+        // in the automation's commit. Refuse before writing anything.
+        let dirty = repo.uncommitted(&changed_files)?;
+        if !dirty.is_empty() {
+            let names: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
+            return Err(format!(
+                "{} ha{} uncommitted changes; commit or stash them first (the automation commits whole files)",
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "ve" }
+            )
+            .into());
+        }
+        plan.write()?;
         Ok(ApplyOutcome {
-            changed_files: plan
-                .changed_paths()
-                .into_iter()
-                .map(|p| base.join(p))
-                .collect(),
+            changed_files,
             message,
         })
     };
