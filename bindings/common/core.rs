@@ -137,6 +137,7 @@ impl From<tagsmith::git::GitError> for ErrorInfo {
             G::PushRaceExhausted { branch, attempts } => {
                 json!({"branch": branch, "attempts": attempts})
             }
+            G::WorkTree { reason } => json!({"reason": reason}),
         };
         info(e.code(), e.to_string(), fields)
     }

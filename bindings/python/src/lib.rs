@@ -173,6 +173,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    WorkTreeError,
+    GitError,
+    "code `work_tree`: the checkout holds uncommitted changes or unpushed commits."
+);
+create_exception!(
+    _native,
     RunError,
     TagsmithError,
     "The run pipeline failed before it could report."
@@ -215,6 +221,7 @@ fn exception_type<'py>(py: Python<'py>, code: &str) -> Bound<'py, pyo3::types::P
         "apply" => py.get_type::<ApplyError>(),
         "push_rejected" => py.get_type::<PushRejectedError>(),
         "push_race_exhausted" => py.get_type::<PushRaceExhaustedError>(),
+        "work_tree" => py.get_type::<WorkTreeError>(),
         "invalid_object" => py.get_type::<InvalidObjectError>(),
         "io" => py.get_type::<IoError>(),
         _ => py.get_type::<TagsmithError>(),
@@ -847,6 +854,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ApplyError,
         PushRejectedError,
         PushRaceExhaustedError,
+        WorkTreeError,
         RunError,
         InvalidObjectError,
         IoError

@@ -492,6 +492,62 @@ fn a_marked_file_with_uncommitted_edits_is_left_alone() {
         .expect("read")
         .replace("containerPort: 8080", "containerPort: 9090");
     std::fs::write(&deployment, &mine).expect("write");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tagsmith"))
+            .args(["run", ".", "--no-cache", "--snapshot"])
+            .arg(root.join("tags.snapshot.yaml"))
+            .args(extra)
+            .current_dir(&work)
+            .output()
+            .expect("run tagsmith")
+    };
+    // Committing and pushing: any tracked change stops the run (a push race resets the
+    // branch). Committing only: the marked file's edits would ride along in the commit.
+    for (extra, expected) in [
+        (
+            &[][..],
+            "uncommitted changes to apps/checkout/deployment.yaml",
+        ),
+        (
+            &["--no-push"][..],
+            "apps/checkout/deployment.yaml has uncommitted changes",
+        ),
+    ] {
+        let out = run(extra);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        // Nothing was written, committed or pushed; the user's edit is intact.
+        assert_eq!(std::fs::read_to_string(&deployment).expect("read"), mine);
+        assert_eq!(
+            git(&work, &["status", "--porcelain"]),
+            " M apps/checkout/deployment.yaml\n"
+        );
+        assert_eq!(git(&work, &["rev-list", "--count", "HEAD"]), "1\n");
+        assert_eq!(remote.log("main"), ["initial"]);
+    }
+}
+
+#[test]
+fn unpushed_local_commits_are_not_published() {
+    use tagsmith_testkit::git::{git, BareRemote};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let remote = BareRemote::from_tree(&root.join("gitops"));
+    let work = remote.clone_to("work");
+    std::fs::write(work.join("NOTES.md"), "work in progress\n").expect("write");
+    git(&work, &["add", "NOTES.md"]);
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=dev",
+            "-c",
+            "user.email=dev@example.com",
+            "commit",
+            "-qm",
+            "wip",
+        ],
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_tagsmith"))
         .args(["run", ".", "--no-cache", "--snapshot"])
         .arg(root.join("tags.snapshot.yaml"))
@@ -501,14 +557,9 @@ fn a_marked_file_with_uncommitted_edits_is_left_alone() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("apps/checkout/deployment.yaml has uncommitted changes"),
+        stderr.contains("1 commit(s) that origin/main does not"),
         "{stderr}"
     );
-    // Nothing was written, committed or pushed; the user's edit is intact.
-    assert_eq!(std::fs::read_to_string(&deployment).expect("read"), mine);
-    assert_eq!(
-        git(&work, &["status", "--porcelain"]),
-        " M apps/checkout/deployment.yaml\n"
-    );
     assert_eq!(remote.log("main"), ["initial"]);
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
 }

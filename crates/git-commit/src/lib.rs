@@ -68,6 +68,13 @@ pub enum GitError {
         /// The branch or refspec.
         target: String,
     },
+    /// The checkout holds work that a commit and push could publish or lose: uncommitted
+    /// changes to tracked files, or local commits the remote branch does not have.
+    #[error("the work tree is not safe to update: {reason}")]
+    WorkTree {
+        /// What was found, naming files or the branch.
+        reason: String,
+    },
     /// Others kept pushing first; gave up without forcing.
     #[error("branch {branch} kept moving: push rejected {attempts} times; nothing was forced")]
     PushRaceExhausted {
@@ -87,6 +94,7 @@ impl GitError {
             GitError::Apply { .. } => "apply",
             GitError::PushRejected { .. } => "push_rejected",
             GitError::PushRaceExhausted { .. } => "push_race_exhausted",
+            GitError::WorkTree { .. } => "work_tree",
         }
     }
 }

@@ -300,6 +300,57 @@ impl Repository {
         Ok(())
     }
 
+    /// Refuses to commit and push from a checkout that holds the user's work: a race resets
+    /// the branch to the remote tip (tracked edits would be lost), and pushing the branch
+    /// would publish local commits the remote does not have yet. Untracked files are fine.
+    fn ensure_safe_to_push(&self, remote: &str, branch: &str) -> Result<(), GitError> {
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(false).include_ignored(false);
+        let statuses = self
+            .repo
+            .statuses(Some(&mut options))
+            .map_err(git_err("reading the work tree status"))?;
+        let changed: Vec<String> = statuses
+            .iter()
+            .filter(|s| !s.status().is_empty())
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .collect();
+        if !changed.is_empty() {
+            let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
+            return Err(GitError::WorkTree {
+                reason: format!(
+                    "uncommitted changes to {}{}; commit or stash them first (a push race resets the branch to the remote tip)",
+                    shown.join(", "),
+                    if changed.len() > shown.len() { ", ..." } else { "" }
+                ),
+            });
+        }
+        // The remote branch may not exist yet (a new push branch): nothing to compare.
+        if self.fetch(remote, branch).is_err() {
+            return Ok(());
+        }
+        let (Ok(tip), Ok(head)) = (
+            self.repo
+                .refname_to_id(&format!("refs/remotes/{remote}/{branch}")),
+            self.repo
+                .head()
+                .and_then(|h| h.peel_to_commit())
+                .map(|c| c.id()),
+        ) else {
+            return Ok(());
+        };
+        let published = head == tip || self.repo.graph_descendant_of(tip, head).unwrap_or(true);
+        if published {
+            return Ok(());
+        }
+        let (ahead, _) = self.repo.graph_ahead_behind(head, tip).unwrap_or((0, 0));
+        Err(GitError::WorkTree {
+            reason: format!(
+                "the checkout has {ahead} commit(s) that {remote}/{branch} does not; push or drop them first (tagsmith pushes only its own commit)"
+            ),
+        })
+    }
+
     /// Those of `paths` (relative to the work tree) whose content differs from `HEAD`, in
     /// the index or in the work tree. `commit_paths` commits whole files, so an apply step
     /// should refuse to write such a file: its commit would carry the user's own edits.
@@ -534,6 +585,7 @@ pub fn commit_and_push(
         }
         None => repo.current_branch()?,
     };
+    repo.ensure_safe_to_push(remote, &branch)?;
     let workdir = repo.workdir().to_path_buf();
     for attempt in 1..=max_attempts.max(1) {
         let outcome = apply(&workdir).map_err(|e| GitError::Apply {

@@ -39,9 +39,32 @@ const FILES: &[(&str, &str)] = &[
 fn commits_exactly_the_changed_file_over_file_url() {
     let remote = BareRemote::with_files(FILES);
     let work = remote.clone_to("work");
-    // An unrelated local edit must not be committed.
+    // An uncommitted edit to a tracked file stops a push before anything is written: a
+    // race would reset the branch under it.
     std::fs::write(work.join("apps/other.yaml"), "untouched: false\n").expect("write");
     let repo = Repository::open(&work).expect("open");
+    let err = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        3,
+        &mut |d| bump(d, "1.1.0"),
+    )
+    .expect_err("refused");
+    assert_eq!(err.code(), "work_tree");
+    assert!(err.to_string().contains("apps/other.yaml"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("apps/other.yaml")).expect("read"),
+        "untouched: false\n"
+    );
+    assert!(std::fs::read_to_string(work.join("apps/app.yaml"))
+        .expect("read")
+        .contains("app:1.0.0"));
+    assert_eq!(remote.log("main"), ["initial"]);
+    git(&work, &["checkout", "--", "apps/other.yaml"]);
+    // An untracked file is the user's and stays out of the commit.
+    std::fs::write(work.join("apps/scratch.yaml"), "mine: true\n").expect("write");
     let outcome = commit_and_push(
         &repo,
         &bot(),
@@ -64,6 +87,9 @@ fn commits_exactly_the_changed_file_over_file_url() {
         "image: reg.example.com/app:1.1.0\n"
     );
     assert_eq!(remote.show("main", "apps/other.yaml"), "untouched: true\n");
+    let files = git(&remote.path, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(!files.contains("scratch.yaml"), "{files}");
+    assert!(work.join("apps/scratch.yaml").is_file());
     let author = git(&remote.path, &["log", "-1", "--format=%an <%ae>", "main"]);
     assert_eq!(author.trim(), "image-bot <bot@example.com>");
 

@@ -46,6 +46,7 @@ from tagsmith._native import (  # noqa: F401
     ApplyError,
     PushRejectedError,
     PushRaceExhaustedError,
+    WorkTreeError,
     RunError,
     InvalidObjectError,
     IoError,
@@ -90,6 +91,7 @@ ERRORS_BY_CODE = {
     "apply": ApplyError,
     "push_rejected": PushRejectedError,
     "push_race_exhausted": PushRaceExhaustedError,
+    "work_tree": WorkTreeError,
     "invalid_object": InvalidObjectError,
     "io": IoError,
 }
