@@ -395,13 +395,32 @@ fn a_tag_checkout_without_a_push_branch_is_refused_with_its_line() {
     );
 }
 
+/// The example repository as a bare remote, and a clone of it to run in.
+fn example_remote() -> (tagsmith_testkit::git::BareRemote, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gitops");
+    let remote = tagsmith_testkit::git::BareRemote::from_tree(&root);
+    let work = remote.clone_to("work");
+    (remote, work)
+}
+
+/// `tagsmith run . --no-cache --snapshot examples/tags.snapshot.yaml EXTRA` in `work`.
+fn run_checkout(work: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tags.snapshot.yaml");
+    Command::new(env!("CARGO_BIN_EXE_tagsmith"))
+        .args(["run", ".", "--no-cache", "--snapshot"])
+        .arg(snapshot)
+        .args(extra)
+        .envs(env.iter().copied())
+        .current_dir(work)
+        .output()
+        .expect("run tagsmith")
+}
+
 #[test]
 fn pushes_over_ssh_with_credentials_from_the_environment() {
-    use tagsmith_testkit::git::{git, BareRemote, SshServer};
+    use tagsmith_testkit::git::{git, SshServer};
     let server = SshServer::start();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
-    let work = remote.clone_to("work");
+    let (remote, work) = example_remote();
     git(
         &work,
         &["remote", "set-url", "origin", &server.url(&remote.path)],
@@ -409,23 +428,20 @@ fn pushes_over_ssh_with_credentials_from_the_environment() {
     let secrets = tempfile::tempdir().expect("tempdir");
     let known_hosts = secrets.path().join("known_hosts");
     std::fs::write(&known_hosts, server.known_hosts()).expect("write");
-    let run = |with_known_hosts: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagsmith"));
-        cmd.args(["run", ".", "--no-cache", "--snapshot"])
-            .arg(root.join("tags.snapshot.yaml"))
-            .current_dir(&work)
-            .env("TAGSMITH_GIT_SSH_KEY", server.user_key());
-        if with_known_hosts {
-            cmd.env("TAGSMITH_GIT_KNOWN_HOSTS", &known_hosts);
-        }
-        cmd.output().expect("run tagsmith")
-    };
+    let key = server.user_key();
     // A key without known hosts is bad input, before anything is written.
-    let refused = run(false);
+    let refused = run_checkout(&work, &[], &[("TAGSMITH_GIT_SSH_KEY", key.as_os_str())]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("needs known hosts"));
     assert_eq!(git(&work, &["status", "--porcelain"]), "");
-    let out = run(true);
+    let out = run_checkout(
+        &work,
+        &[],
+        &[
+            ("TAGSMITH_GIT_SSH_KEY", key.as_os_str()),
+            ("TAGSMITH_GIT_KNOWN_HOSTS", known_hosts.as_os_str()),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -438,25 +454,23 @@ fn pushes_over_ssh_with_credentials_from_the_environment() {
 
 #[test]
 fn pushes_over_http_with_a_token_from_the_environment() {
-    use tagsmith_testkit::git::{git, BareRemote, HttpGitServer};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
+    use tagsmith_testkit::git::{git, HttpGitServer};
+    let (remote, work) = example_remote();
     let base = remote.path.parent().expect("parent").to_path_buf();
     let server = HttpGitServer::start(&base, "ci-bot", "t0ken");
-    let work = remote.clone_to("work");
     git(
         &work,
         &["remote", "set-url", "origin", &server.url("remote.git")],
     );
     let run = |token: &str| {
-        Command::new(env!("CARGO_BIN_EXE_tagsmith"))
-            .args(["run", ".", "--no-cache", "--snapshot"])
-            .arg(root.join("tags.snapshot.yaml"))
-            .current_dir(&work)
-            .env("TAGSMITH_GIT_USERNAME", "ci-bot")
-            .env("TAGSMITH_GIT_TOKEN", token)
-            .output()
-            .expect("run tagsmith")
+        run_checkout(
+            &work,
+            &[],
+            &[
+                ("TAGSMITH_GIT_USERNAME", "ci-bot".as_ref()),
+                ("TAGSMITH_GIT_TOKEN", token.as_ref()),
+            ],
+        )
     };
     // A wrong token: the push fails (exit 1), the error does not show the token, the
     // remote is unchanged, and so is the checkout (no unpushed commit, no changed file),
@@ -482,25 +496,15 @@ fn pushes_over_http_with_a_token_from_the_environment() {
 
 #[test]
 fn a_marked_file_with_uncommitted_edits_is_left_alone() {
-    use tagsmith_testkit::git::{git, BareRemote};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
-    let work = remote.clone_to("work");
+    use tagsmith_testkit::git::git;
+    let (remote, work) = example_remote();
     // The user edits an unmarked line of a file that carries a marker, and does not commit.
     let deployment = work.join("apps/checkout/deployment.yaml");
     let mine = std::fs::read_to_string(&deployment)
         .expect("read")
         .replace("containerPort: 8080", "containerPort: 9090");
     std::fs::write(&deployment, &mine).expect("write");
-    let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tagsmith"))
-            .args(["run", ".", "--no-cache", "--snapshot"])
-            .arg(root.join("tags.snapshot.yaml"))
-            .args(extra)
-            .current_dir(&work)
-            .output()
-            .expect("run tagsmith")
-    };
+    let run = |extra: &[&str]| run_checkout(&work, extra, &[]);
     // Committing and pushing: any tracked change stops the run (a push race resets the
     // branch). Committing only: the marked file's edits would ride along in the commit.
     for (extra, expected) in [
@@ -530,10 +534,8 @@ fn a_marked_file_with_uncommitted_edits_is_left_alone() {
 
 #[test]
 fn unpushed_local_commits_are_not_published() {
-    use tagsmith_testkit::git::{git, BareRemote};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
-    let work = remote.clone_to("work");
+    use tagsmith_testkit::git::git;
+    let (remote, work) = example_remote();
     std::fs::write(work.join("NOTES.md"), "work in progress\n").expect("write");
     git(&work, &["add", "NOTES.md"]);
     git(
@@ -548,12 +550,7 @@ fn unpushed_local_commits_are_not_published() {
             "wip",
         ],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_tagsmith"))
-        .args(["run", ".", "--no-cache", "--snapshot"])
-        .arg(root.join("tags.snapshot.yaml"))
-        .current_dir(&work)
-        .output()
-        .expect("run tagsmith");
+    let out = run_checkout(&work, &[], &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -1,12 +1,10 @@
 //! Real git remotes on this machine: bare repositories reached over `file://`, and the
 //! same served by `git daemon --enable=receive-pack` on 127.0.0.1 (stopped on drop).
 
-use crate::registry::free_port;
+use crate::registry::{free_port, wait_for_port};
 use crate::tools::require;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Runs `git` in `dir` with a fixed identity; panics with its stderr on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -152,14 +150,7 @@ impl GitDaemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("start git daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "git daemon did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "git daemon", &String::new);
         GitDaemon { child, port }
     }
 }
@@ -226,15 +217,9 @@ auth.require = ("/git" => ("method" => "basic", "realm" => "git", "require" => "
             .stderr(Stdio::null())
             .spawn()
             .expect("start lighttpd");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "lighttpd did not listen on {port}: {}",
-                std::fs::read_to_string(p.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "lighttpd", &|| {
+            std::fs::read_to_string(p.join("error.log")).unwrap_or_default()
+        });
         HttpGitServer {
             child,
             _dir: dir,
@@ -298,11 +283,7 @@ impl SshServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start sshd");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "sshd", &String::new);
         SshServer { child, dir, port }
     }
 

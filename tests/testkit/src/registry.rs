@@ -27,6 +27,20 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (at most 10 s); `what` names the
+/// server and `diagnose` adds its log to the failure.
+pub fn wait_for_port(port: u16, what: &str, diagnose: &dyn Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port}: {}",
+            diagnose()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl LocalRegistry {
     /// Starts an open registry.
     pub fn start() -> Self {
