@@ -149,12 +149,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.known_hosts.as_deref(),
         &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
     )?;
-    let mut clone_auth = None;
     let mut objects_root = None;
     let root = match &args.url {
         Some(url) => {
             let dir = tempfile::tempdir()?;
-            let auth = auth.clone();
             let cloned = tagsmith::run::clone_work_tree(
                 url,
                 args.branch.as_deref(),
@@ -164,7 +162,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
             .map_err(classify)?;
             objects_root = cloned.objects_root;
-            clone_auth = Some(auth.clone());
             _clone_dir = dir;
             cloned.root
         }
@@ -190,9 +187,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     opts.push = !args.no_push;
     // Explicit credentials (flags, environment) serve every push; without them each
     // automation uses its GitRepository's secret from --secrets-dir.
-    opts.git_auth = clone_auth
-        .or(Some(auth))
-        .filter(|a| *a != tagsmith::git::GitAuth::None);
+    opts.git_auth = Some(auth).filter(|a| *a != tagsmith::git::GitAuth::None);
     opts.config = args.config.clone();
     opts.objects_root = objects_root;
     if args.no_cache {

@@ -403,6 +403,18 @@ fn example_remote() -> (tagsmith_testkit::git::BareRemote, std::path::PathBuf) {
     (remote, work)
 }
 
+/// The run succeeded and the remote's main has exactly one update commit on top.
+fn assert_pushed_one_update(out: &Output, remote: &tagsmith_testkit::git::BareRemote) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = remote.log("main");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].starts_with("Update images"), "{log:?}");
+}
+
 /// `tagsmith run . --no-cache --snapshot examples/tags.snapshot.yaml EXTRA` in `work`.
 fn run_checkout(work: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tags.snapshot.yaml");
@@ -442,14 +454,7 @@ fn pushes_over_ssh_with_credentials_from_the_environment() {
             ("TAGSMITH_GIT_KNOWN_HOSTS", known_hosts.as_os_str()),
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log = remote.log("main");
-    assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log[0].starts_with("Update images"), "{log:?}");
+    assert_pushed_one_update(&out, &remote);
 }
 
 #[test]
@@ -484,14 +489,7 @@ fn pushes_over_http_with_a_token_from_the_environment() {
     assert_eq!(git(&work, &["rev-parse", "HEAD"]), head);
     assert_eq!(git(&work, &["status", "--porcelain"]), "");
     let out = run("t0ken");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log = remote.log("main");
-    assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log[0].starts_with("Update images"), "{log:?}");
+    assert_pushed_one_update(&out, &remote);
 }
 
 #[test]

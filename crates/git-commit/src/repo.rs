@@ -605,7 +605,10 @@ pub fn commit_and_push(
                 // Not a race (auth, network, a hook's refusal): leave the checkout as it
                 // was, so that a rerun applies and pushes again instead of finding nothing
                 // to change above an unpushed commit.
-                repo.undo_commit(&id, &outcome.changed_files)?;
+                // The push error is what the user must see; a failed undo is logged.
+                if let Err(undo) = repo.undo_commit(&id, &outcome.changed_files) {
+                    tracing::error!(commit = %id, error = %undo, "could not undo the unpushed commit");
+                }
                 return Err(e);
             }
         };

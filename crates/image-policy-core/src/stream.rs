@@ -121,16 +121,16 @@ impl<'a> Pass<'a> {
 
     /// One chunk; `offset` is the index of its first tag in the whole list.
     fn scan<'t, S: AsRef<str>>(&self, tags: &'t [S], offset: usize) -> Result<Tally<'t>, GiveUp> {
-        if self.filter.is_none() {
+        let Some(filter) = self.filter else {
             return self.scan_plain(tags, offset);
-        }
+        };
         let mut tally = Tally::default();
-        let mut captures = self.filter.map(|f| f.regex.capture_locations());
+        let mut captures = filter.regex.capture_locations();
         // Alphabetical ascending with a value that is a prefix of its tag: a tag that sorts
         // below the best value cannot carry a better (or an equal) value, so it needs no
         // regex at all. On a shuffled list that is almost every tag.
-        let skip_below_best = matches!(self.ranking, Ranking::Alphabetical(Order::Asc))
-            && self.filter.is_some_and(|f| f.value_is_prefix);
+        let skip_below_best =
+            matches!(self.ranking, Ranking::Alphabetical(Order::Asc)) && filter.value_is_prefix;
         for (i, tag) in tags.iter().enumerate() {
             let text = tag.as_ref();
             if skip_below_best
@@ -141,18 +141,15 @@ impl<'a> Pass<'a> {
             {
                 continue;
             }
-            let value = match (self.filter, captures.as_mut()) {
-                (Some(filter), Some(caps)) => match &filter.extract {
-                    Some(template) => {
-                        if filter.regex.captures_read(caps, text).is_none() {
-                            continue;
-                        }
-                        template.expand(text, caps)
+            let value = match &filter.extract {
+                Some(template) => {
+                    if filter.regex.captures_read(&mut captures, text).is_none() {
+                        continue;
                     }
-                    None if filter.regex.is_match(text) => Cow::Borrowed(text),
-                    None => continue,
-                },
-                _ => Cow::Borrowed(text),
+                    template.expand(text, &captures)
+                }
+                None if filter.regex.is_match(text) => Cow::Borrowed(text),
+                None => continue,
             };
             let Some(key) = self.key(&value)? else {
                 continue;
