@@ -14,7 +14,7 @@
 //! counts every reason). The caller then takes the list-based path, so answers and errors
 //! never differ; `tests` below and `tests/properties.rs` compare both on random input.
 
-use crate::numeric::parse_go_float;
+use crate::numeric::{parse_go_float, small_integer};
 use crate::policy::Filter;
 use crate::spec::Order;
 use crate::version::Version;
@@ -199,8 +199,13 @@ impl<'a> Pass<'a> {
             Ranking::Numerical { order, .. } => {
                 let mut top: Option<f64> = None;
                 for (i, tag) in tags.iter().enumerate() {
-                    let Some(Key::Number(n)) = self.key(tag.as_ref())? else {
-                        continue;
+                    // Build numbers without the general parser's call (most tags).
+                    let n = match small_integer(tag.as_ref().as_bytes()) {
+                        Some(n) => n as f64,
+                        None => match self.key(tag.as_ref())? {
+                            Some(Key::Number(n)) => n,
+                            _ => continue,
+                        },
                     };
                     // The last of equal numbers wins: replace unless strictly worse.
                     let worse = top.is_some_and(|t| match order {
