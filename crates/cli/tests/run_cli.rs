@@ -314,15 +314,16 @@ fn suspended_objects_are_left_alone() {
         .is_some_and(|n| n.contains("spec.suspend")));
 }
 
-#[test]
-fn url_checks_out_the_automations_tag_and_pushes_to_its_branch() {
+/// The example as a remote whose `initial` commit is tagged `first_tag`; main then moves
+/// on (the checkout app pinned to 1.3.0, tagged `later_tag`) and points the automation at
+/// `checkout_ref` (YAML under `ref:`), pushing to `auto`. Runs with `--url` and checks
+/// that `auto` is the initial commit plus the update, and main is untouched.
+fn assert_url_run_checks_out_initial(first_tag: &str, later_tag: &str, checkout_ref: &str) {
     use tagsmith_testkit::git::{git, BareRemote};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let remote = BareRemote::from_tree(&root.join("gitops"));
     let work = remote.clone_to("setup");
-    // v1 tags the manifests as they were; main then moves on (the checkout app is pinned
-    // to 1.3.0 there) and points the automation at the tag, pushing to `auto`.
-    git(&work, &["tag", "v1"]);
+    git(&work, &["tag", first_tag]);
     let deployment = work.join("apps/checkout/deployment.yaml");
     let text = std::fs::read_to_string(&deployment).expect("read");
     std::fs::write(
@@ -335,7 +336,7 @@ fn url_checks_out_the_automations_tag_and_pushes_to_its_branch() {
     let text = text
         .replace(
             "    checkout:\n      ref:\n        branch: main",
-            "    checkout:\n      ref:\n        tag: v1",
+            &format!("    checkout:\n      ref:\n        {checkout_ref}"),
         )
         .replace(
             "    push:\n      branch: main",
@@ -343,18 +344,70 @@ fn url_checks_out_the_automations_tag_and_pushes_to_its_branch() {
         );
     std::fs::write(&crd, text).expect("write");
     git(&work, &["commit", "-qam", "main moves on"]);
+    git(&work, &["tag", later_tag]);
     git(&work, &["push", "-q", "--tags", "origin", "main"]);
 
     run_from_url(&remote.url(), &root.join("tags.snapshot.yaml"));
-    // `auto` = the tagged commit + the update; main is untouched.
     let auto = remote.log("auto");
-    assert_eq!(auto.len(), 2, "{auto:?}");
+    assert_eq!(auto.len(), 2, "{checkout_ref}: {auto:?}");
     assert!(auto[0].starts_with("Update images"), "{auto:?}");
-    assert_eq!(auto[1], "initial");
+    assert_eq!(auto[1], "initial", "{checkout_ref}");
     assert!(remote
         .show("auto", "apps/checkout/deployment.yaml")
         .contains("checkout:1.4.2"));
     assert_eq!(remote.log("main"), ["main moves on", "initial"]);
+}
+
+#[test]
+fn url_checks_out_the_automations_tag_and_pushes_to_its_branch() {
+    assert_url_run_checks_out_initial("v1", "v2", "tag: v1");
+}
+
+#[test]
+fn url_checks_out_the_highest_tag_in_the_automations_semver_range() {
+    // ^1 takes v1.4.0 on the initial commit, not v2.0.0 on main's tip.
+    assert_url_run_checks_out_initial("v1.4.0", "v2.0.0", "semver: ^1");
+}
+
+#[test]
+fn url_checks_out_a_ref_by_name() {
+    assert_url_run_checks_out_initial("pinned", "later", "name: refs/tags/pinned");
+}
+
+#[test]
+fn an_invalid_checkout_semver_range_is_refused_with_its_line() {
+    let (dir, snapshot) = example();
+    let repo = dir.path().join("repo");
+    let flux = repo.join("clusters/prod/image-automation.yaml");
+    let text = std::fs::read_to_string(&flux).expect("read");
+    let text = text.replace(
+        "    checkout:\n      ref:\n        branch: main",
+        "    checkout:\n      ref:\n        semver: \">= one\"",
+    );
+    std::fs::write(&flux, &text).expect("write");
+    let out = tagsmith(
+        &[
+            "run",
+            ".",
+            "--dry-run",
+            "--snapshot",
+            snapshot.to_str().expect("utf8"),
+        ],
+        &repo,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("semver: \">= one\""))
+        .expect("line")
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "image-automation.yaml:{line}: spec.git.checkout.ref.semver:"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

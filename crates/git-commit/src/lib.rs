@@ -31,8 +31,8 @@ mod template;
 
 pub use auth::{GitAuth, KeySource, Secret};
 pub use repo::{
-    commit_and_push, ApplyError, ApplyOutcome, CheckoutRef, CloneOptions, CommitOptions,
-    PushOutcome, PushTarget, Repository, Signature,
+    commit_and_push, highest_tag_in_range, ApplyError, ApplyOutcome, CheckoutRef, CloneOptions,
+    CommitOptions, PushOutcome, PushTarget, Repository, Signature,
 };
 pub use sign::SigningKey;
 pub use template::{

@@ -17,15 +17,72 @@ pub struct Signature {
     pub email: String,
 }
 
-/// What to check out after cloning (Flux's `GitRepository.spec.ref`).
+/// What to check out after cloning (Flux's `GitRepository.spec.ref`). Where several
+/// fields are set Flux takes the commit, then the name, the semver range, the tag and the
+/// branch; the caller picks one variant in that order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckoutRef {
     /// A branch (`spec.ref.branch`).
     Branch(String),
     /// A tag (`spec.ref.tag`); HEAD is detached.
     Tag(String),
+    /// The highest tag in a Masterminds semver range (`spec.ref.semver`), tags parsed as
+    /// Flux parses them; HEAD is detached at it. Among tags of equal version (build
+    /// metadata aside) the one whose commit is newest wins, as in Flux; where that ties
+    /// too, the greatest tag name (Flux's pick then depends on Go's map order).
+    SemVer(String),
+    /// A full reference name (`spec.ref.name`): `refs/heads/main`, `refs/tags/v1.0.0`,
+    /// `refs/pull/42/head`; a trailing `^{}` names the commit an annotated tag points at.
+    /// HEAD is detached.
+    Name(String),
     /// A commit id (`spec.ref.commit`); HEAD is detached.
     Commit(String),
+}
+
+impl std::fmt::Display for CheckoutRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckoutRef::Branch(b) => write!(f, "branch {b}"),
+            CheckoutRef::Tag(t) => write!(f, "tag {t}"),
+            CheckoutRef::SemVer(r) => write!(f, "semver {r}"),
+            CheckoutRef::Name(n) => write!(f, "ref {n}"),
+            CheckoutRef::Commit(c) => write!(f, "commit {c}"),
+        }
+    }
+}
+
+/// The tag of `tags` (name, commit time) that Flux's `spec.ref.semver` checks out.
+///
+/// ```
+/// use tagsmith_git_commit::highest_tag_in_range;
+/// let tags = [("v1.2.0", 10), ("v1.10.0", 5), ("v2.0.0", 20), ("v1.11.0-rc.1", 30)];
+/// assert_eq!(highest_tag_in_range(">=1.0.0 <2.0.0", tags).unwrap(), Some("v1.10.0".into()));
+/// assert!(highest_tag_in_range("not a range", tags).is_err());
+/// ```
+pub fn highest_tag_in_range<'a>(
+    range: &str,
+    tags: impl IntoIterator<Item = (&'a str, i64)>,
+) -> Result<Option<String>, tagsmith_image_policy_core::PolicyError> {
+    use tagsmith_image_policy_core::{Constraints, Version};
+    let constraints = Constraints::parse(range)?;
+    let mut best: Option<(Version<'a>, i64, &'a str)> = None;
+    for (name, time) in tags {
+        let Some(version) = Version::parse_flux(name).filter(|v| constraints.check(v)) else {
+            continue;
+        };
+        let better = match &best {
+            None => true,
+            Some((top, top_time, top_name)) => version
+                .compare(top)
+                .then(time.cmp(top_time))
+                .then(name.cmp(top_name))
+                .is_gt(),
+        };
+        if better {
+            best = Some((version, time, name));
+        }
+    }
+    Ok(best.map(|(_, _, name)| name.to_string()))
 }
 
 /// How to clone.
@@ -219,9 +276,53 @@ impl Repository {
         })?;
         drop(builder);
         let target = match &options.reference {
+            None | Some(CheckoutRef::Branch(_)) => None,
             Some(CheckoutRef::Tag(tag)) => Some((format!("tag {tag}"), format!("refs/tags/{tag}"))),
             Some(CheckoutRef::Commit(id)) => Some((format!("commit {id}"), id.clone())),
-            _ => None,
+            Some(CheckoutRef::SemVer(range)) => {
+                let tag = Self::semver_tag(&repo, range, &options.auth).map_err(|message| {
+                    GitError::Git {
+                        context: format!("{}: checking out semver {range}", context()),
+                        message,
+                    }
+                })?;
+                tracing::info!(range, tag, "semver checkout");
+                Some((
+                    format!("tag {tag} (semver {range})"),
+                    format!("refs/tags/{tag}"),
+                ))
+            }
+            Some(CheckoutRef::Name(name)) => {
+                // Fetched by name and read back from FETCH_HEAD: a pull request head or any
+                // other ref the clone's default refspec does not bring.
+                let (name, peeled) = match name.strip_suffix("^{}") {
+                    Some(n) => (n, true),
+                    None => (name.as_str(), false),
+                };
+                let what = format!("ref {name}{}", if peeled { "^{}" } else { "" });
+                let failed = |message: String| GitError::Git {
+                    context: format!("{}: checking out {what}", context()),
+                    message,
+                };
+                let mut fetch = FetchOptions::new();
+                fetch.remote_callbacks(options.auth.callbacks());
+                // With tags on auto, libgit2 leaves a tag the clone already has out of
+                // FETCH_HEAD.
+                fetch.download_tags(git2::AutotagOption::None);
+                repo.find_remote("origin")
+                    .and_then(|mut r| r.fetch(&[name], Some(&mut fetch), None))
+                    .map_err(|e| failed(e.message().to_string()))?;
+                let mut fetched = None;
+                repo.fetchhead_foreach(|reference, _, oid, _| {
+                    if reference == name {
+                        fetched = Some(*oid);
+                    }
+                    true
+                })
+                .map_err(|e| failed(e.message().to_string()))?;
+                let oid = fetched.ok_or_else(|| failed("the remote has no such ref".into()))?;
+                Some((what, oid.to_string()))
+            }
         };
         if let Some((what, spec)) = target {
             let commit = repo
@@ -246,6 +347,31 @@ impl Repository {
             auth: options.auth.clone(),
             signing: None,
         })
+    }
+
+    /// Fetches every tag of `origin` (a clone brings only those on fetched history) and
+    /// picks the one `range` checks out; the error is the message for the caller's context.
+    fn semver_tag(repo: &git2::Repository, range: &str, auth: &GitAuth) -> Result<String, String> {
+        let mut fetch = FetchOptions::new();
+        fetch.remote_callbacks(auth.callbacks());
+        repo.find_remote("origin")
+            .and_then(|mut r| r.fetch(&["+refs/tags/*:refs/tags/*"], Some(&mut fetch), None))
+            .map_err(|e| format!("fetching tags: {}", e.message()))?;
+        let names = repo.tag_names(None).map_err(|e| e.message().to_string())?;
+        let mut tags = Vec::new();
+        for name in names.iter().flatten().flatten() {
+            // A tag that names no commit (a tagged blob or tree) cannot be checked out.
+            let Ok(commit) = repo
+                .revparse_single(&format!("refs/tags/{name}"))
+                .and_then(|o| o.peel_to_commit())
+            else {
+                continue;
+            };
+            tags.push((name.to_string(), commit.committer().when().seconds()));
+        }
+        highest_tag_in_range(range, tags.iter().map(|(n, t)| (n.as_str(), *t)))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no tag matches semver {range} ({} tags)", tags.len()))
     }
 
     /// The checked-out commit id.
@@ -640,5 +766,49 @@ fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://<redacted>@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::highest_tag_in_range;
+
+    fn pick(range: &str, tags: &[(&str, i64)]) -> Option<String> {
+        highest_tag_in_range(range, tags.iter().copied()).expect("valid range")
+    }
+
+    #[test]
+    fn semver_checkout_takes_the_highest_tag_in_range_as_flux_parses_tags() {
+        let tags = [
+            ("v1.2.0", 1),
+            ("1.10.0", 1),
+            ("v2.0.0", 1),
+            ("v1.11.0-rc.1", 1), // a prerelease: outside a range that names none
+            ("1.9", 1),          // one dot: not a version for Flux 2.7
+            ("release", 1),
+        ];
+        assert_eq!(pick(">=1.0.0 <2.0.0", &tags).as_deref(), Some("1.10.0"));
+        assert_eq!(pick("~1.2", &tags).as_deref(), Some("v1.2.0"));
+        assert_eq!(
+            pick(">=1.11.0-0 <2", &tags).as_deref(),
+            Some("v1.11.0-rc.1")
+        );
+        assert_eq!(pick("*", &tags).as_deref(), Some("v2.0.0"));
+        assert_eq!(pick(">=3", &tags), None);
+        assert!(highest_tag_in_range(">=one", tags.iter().copied()).is_err());
+    }
+
+    #[test]
+    fn equal_versions_go_to_the_newest_commit_then_the_greatest_name() {
+        // Build metadata does not order versions; Flux then orders by the tag's commit time.
+        let tags = [("1.0.0+b", 20), ("1.0.0+a", 30), ("v1.0.0", 10)];
+        assert_eq!(pick("1.x", &tags).as_deref(), Some("1.0.0+a"));
+        // Same time too: Flux's pick follows Go's map order; ours is the greatest name,
+        // whatever order the tags come in.
+        let tags = [("1.0.0+b", 5), ("1.0.0+a", 5), ("v1.0.0", 5)];
+        let mut reversed = tags;
+        reversed.reverse();
+        assert_eq!(pick("1.x", &tags).as_deref(), Some("v1.0.0"));
+        assert_eq!(pick("1.x", &reversed).as_deref(), Some("v1.0.0"));
     }
 }

@@ -81,6 +81,72 @@ fn clones_a_tag_or_commit_detached_and_pushes_to_a_new_branch() {
     }
 }
 
+/// A remote whose tags a semver range or a ref name can pick: `v1.2.0` on the first
+/// commit of main, `v1.10.0` (annotated) on the second, `v2.0.0` on the second, and
+/// `v1.11.0` on a commit that no branch holds (only the tag and a pull-request ref do).
+/// Returns the remote and the three commits.
+fn remote_with_releases() -> (BareRemote, [String; 3]) {
+    let (remote, first) = remote_with_tag();
+    let second = git(&remote.path, &["rev-parse", "main"]).trim().to_string();
+    git(&remote.path, &["tag", "v1.2.0", &first]);
+    git(
+        &remote.path,
+        &["tag", "-a", "-m", "release", "v1.10.0", &second],
+    );
+    git(&remote.path, &["tag", "v2.0.0", &second]);
+    let seed = remote.clone_to("seed3");
+    std::fs::write(
+        seed.join("app.yaml"),
+        "image: app:1.11.0
+",
+    )
+    .expect("write");
+    git(&seed, &["commit", "-qam", "hotfix"]);
+    let hotfix = git(&seed, &["rev-parse", "HEAD"]).trim().to_string();
+    git(&seed, &["push", "-q", "origin", "HEAD:refs/tags/v1.11.0"]);
+    git(&seed, &["push", "-q", "origin", "HEAD:refs/pull/7/head"]);
+    (remote, [first, second, hotfix])
+}
+
+fn clone_at(remote: &BareRemote, reference: CheckoutRef) -> Result<String, String> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let options = CloneOptions {
+        reference: Some(reference),
+        ..Default::default()
+    };
+    let repo = Repository::clone_with(&remote.url(), &tmp.path().join("w"), &options)
+        .map_err(|e| e.to_string())?;
+    assert!(repo.current_branch().is_err(), "HEAD is detached");
+    Ok(repo.head_commit().expect("head"))
+}
+
+#[test]
+fn semver_checkout_takes_the_highest_tag_in_range_even_off_every_branch() {
+    let (remote, [first, second, hotfix]) = remote_with_releases();
+    let at = |range: &str| clone_at(&remote, CheckoutRef::SemVer(range.into()));
+    // v1.11.0 sits on no branch: the clone must fetch every tag to see it.
+    assert_eq!(at(">=1.0.0 <2.0.0").expect("clone"), hotfix);
+    assert_eq!(at("~1.10").expect("clone"), second); // annotated tag, peeled
+    assert_eq!(at("~1.2").expect("clone"), first);
+    assert_eq!(at(">=2").expect("clone"), second);
+    let err = at(">=3").expect_err("no tag in range");
+    assert!(err.contains("no tag matches semver >=3"), "{err}");
+    let err = at(">=one").expect_err("bad range");
+    assert!(err.contains("semver >=one"), "{err}");
+}
+
+#[test]
+fn ref_name_checkout_fetches_any_ref_and_peels_on_request() {
+    let (remote, [first, second, hotfix]) = remote_with_releases();
+    let at = |name: &str| clone_at(&remote, CheckoutRef::Name(name.into()));
+    assert_eq!(at("refs/pull/7/head").expect("clone"), hotfix);
+    assert_eq!(at("refs/heads/main").expect("clone"), second);
+    assert_eq!(at("refs/tags/v1.2.0").expect("clone"), first);
+    assert_eq!(at("refs/tags/v1.10.0^{}").expect("clone"), second);
+    let err = at("refs/pull/8/head").expect_err("no such ref");
+    assert!(err.contains("refs/pull/8/head"), "{err}");
+}
+
 #[test]
 fn unknown_tag_is_a_checkout_error_naming_it() {
     let (remote, _) = remote_with_tag();

@@ -99,6 +99,11 @@ pub struct Automation {
     pub checkout_tag: Option<String>,
     /// `spec.git.checkout.ref.commit` (HEAD detached; a push branch is then required).
     pub checkout_commit: Option<String>,
+    /// `spec.git.checkout.ref.semver`: the highest tag in this range (HEAD detached).
+    pub checkout_semver: Option<String>,
+    /// `spec.git.checkout.ref.name`: a full ref name such as `refs/pull/42/head` (HEAD
+    /// detached).
+    pub checkout_name: Option<String>,
     /// `spec.git.commit.author.name`.
     pub author_name: String,
     /// `spec.git.commit.author.email`.
@@ -210,6 +215,10 @@ pub struct GitRepositoryObject {
     pub tag: Option<String>,
     /// `spec.ref.commit`.
     pub commit: Option<String>,
+    /// `spec.ref.semver`.
+    pub semver: Option<String>,
+    /// `spec.ref.name`.
+    pub name: Option<String>,
     /// `spec.secretRef.name`.
     pub secret_ref: Option<String>,
 }
@@ -256,6 +265,22 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// Flux's precedence within one `ref`: commit, name, semver, tag, branch.
+fn pick_ref(
+    commit: &Option<String>,
+    name: &Option<String>,
+    semver: &Option<String>,
+    tag: &Option<String>,
+    branch: &Option<String>,
+) -> Option<CheckoutRef> {
+    let take = |field: &Option<String>, make: fn(String) -> CheckoutRef| field.clone().map(make);
+    take(commit, CheckoutRef::Commit)
+        .or_else(|| take(name, CheckoutRef::Name))
+        .or_else(|| take(semver, CheckoutRef::SemVer))
+        .or_else(|| take(tag, CheckoutRef::Tag))
+        .or_else(|| take(branch, CheckoutRef::Branch))
+}
+
 struct Doc<'a> {
     file: &'a Path,
     node: &'a Node,
@@ -276,6 +301,17 @@ impl Doc<'_> {
             .at(path)
             .and_then(Node::as_str)
             .map(str::to_string)
+    }
+
+    /// A semver range field, checked now so that a bad range is reported with its line
+    /// before anything is cloned.
+    fn semver_range(&self, path: &str) -> Result<Option<String>, RunError> {
+        let Some(range) = self.str(path) else {
+            return Ok(None);
+        };
+        tagsmith_image_policy_core::Constraints::parse(&range)
+            .map_err(|e| self.invalid(self.node.at(path), path, e.to_string()))?;
+        Ok(Some(range))
     }
 
     fn required(&self, path: &str) -> Result<String, RunError> {
@@ -454,27 +490,23 @@ impl FluxObjects {
 
     /// What an automation checks out, resolved as Flux does: its own
     /// `spec.git.checkout.ref` when set, else its GitRepository's `spec.ref`; within a ref,
-    /// a commit wins over a tag, and a tag over a branch.
+    /// the first set of commit, name, semver, tag and branch.
     pub fn checkout_of(&self, automation: &Automation) -> Option<CheckoutRef> {
-        let pick = |commit: &Option<String>, tag: &Option<String>, branch: &Option<String>| {
-            commit
-                .clone()
-                .map(CheckoutRef::Commit)
-                .or_else(|| tag.clone().map(CheckoutRef::Tag))
-                .or_else(|| branch.clone().map(CheckoutRef::Branch))
-        };
-        pick(
-            &automation.checkout_commit,
-            &automation.checkout_tag,
-            &automation.checkout_branch,
+        let a = automation;
+        pick_ref(
+            &a.checkout_commit,
+            &a.checkout_name,
+            &a.checkout_semver,
+            &a.checkout_tag,
+            &a.checkout_branch,
         )
         .or_else(|| {
             let source = automation.source.as_deref()?;
-            let git = self
+            let g = self
                 .git_repositories
                 .iter()
                 .find(|g| g.origin.key() == source)?;
-            pick(&git.commit, &git.tag, &git.branch)
+            pick_ref(&g.commit, &g.name, &g.semver, &g.tag, &g.branch)
         })
     }
 
@@ -558,6 +590,8 @@ impl FluxObjects {
                         branch: doc.str("spec.ref.branch"),
                         tag: doc.str("spec.ref.tag"),
                         commit: doc.str("spec.ref.commit"),
+                        semver: doc.semver_range("spec.ref.semver")?,
+                        name: doc.str("spec.ref.name"),
                         secret_ref: doc.str("spec.secretRef.name"),
                     })
                 }
@@ -746,7 +780,8 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             "must stay inside the repository",
         ));
     }
-    for detached in ["tag", "commit"] {
+    doc.semver_range("spec.git.checkout.ref.semver")?;
+    for detached in ["tag", "commit", "semver", "name"] {
         let field = format!("spec.git.checkout.ref.{detached}");
         if doc.str(&field).is_some()
             && doc.str("spec.git.push.branch").is_none()
@@ -755,7 +790,7 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             return Err(doc.invalid(
                 doc.node.at(&field),
                 &field,
-                format!("checking out a {detached} leaves no branch to push to: set spec.git.push.branch (as Flux requires)"),
+                format!("checking out a {} leaves no branch to push to: set spec.git.push.branch (as Flux requires)", match detached { "semver" => "semver tag", "name" => "ref by name", other => other }),
             ));
         }
     }
@@ -773,6 +808,8 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
         source,
         checkout_tag: doc.str("spec.git.checkout.ref.tag"),
         checkout_commit: doc.str("spec.git.checkout.ref.commit"),
+        checkout_semver: doc.str("spec.git.checkout.ref.semver"),
+        checkout_name: doc.str("spec.git.checkout.ref.name"),
         checkout_branch: doc
             .str("spec.git.checkout.ref.branch")
             .or_else(|| doc.str("spec.git.checkout.branch")),
@@ -856,6 +893,48 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("b.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn checkout_refs_follow_fluxs_precedence() {
+        let automation = |git_ref: &str| {
+            format!("apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: a, namespace: ns}}\nspec:\n  sourceRef: {{kind: GitRepository, name: repo}}\n  git:\n    checkout: {{ref: {{{git_ref}}}}}\n    commit: {{author: {{name: bot, email: bot@example.com}}}}\n    push: {{branch: auto}}\n  update: {{path: ./}}\n")
+        };
+        let source = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: repo, namespace: ns}\nspec:\n  url: https://example.com/repo.git\n  ref: {branch: main, tag: v1, semver: '^1', name: refs/pull/1/head}\n";
+        let target = |git_ref: &str| {
+            let mut objects = FluxObjects::default();
+            objects
+                .add_text(Path::new("a.yaml"), &automation(git_ref))
+                .expect("automation");
+            objects
+                .add_text(Path::new("s.yaml"), source)
+                .expect("source");
+            objects.checkout_target()
+        };
+        let all = "branch: main, tag: v1, semver: '^1', name: refs/pull/1/head, commit: abc";
+        assert_eq!(target(all), Some(CheckoutRef::Commit("abc".into())));
+        let no_commit = "branch: main, tag: v1, semver: '^1', name: refs/pull/1/head";
+        assert_eq!(
+            target(no_commit),
+            Some(CheckoutRef::Name("refs/pull/1/head".into()))
+        );
+        assert_eq!(
+            target("branch: main, tag: v1, semver: '^1'"),
+            Some(CheckoutRef::SemVer("^1".into()))
+        );
+        assert_eq!(
+            target("branch: main, tag: v1"),
+            Some(CheckoutRef::Tag("v1".into()))
+        );
+        assert_eq!(
+            target("branch: dev"),
+            Some(CheckoutRef::Branch("dev".into()))
+        );
+        // No ref of its own: the GitRepository's, by the same precedence.
+        assert_eq!(
+            target(""),
+            Some(CheckoutRef::Name("refs/pull/1/head".into()))
+        );
     }
 
     #[test]
