@@ -39,6 +39,28 @@ test('long tag arrays (read in one crossing) answer like short ones', () => {
   assert.equal(selectLatest(odd, { alphabetical: 'asc' }), '9.9.9\nx')
   // Non-ASCII tags survive the round trip.
   assert.equal(selectLatest([...many, 'ä'], { alphabetical: 'asc' }), 'ä')
+  // Empty tags at both ends are the first and last pieces of the joined text.
+  const edged = ['', ...many, '']
+  assert.equal(explain(edged, { alphabetical: 'desc' }, 1).counts.seen, 602)
+  assert.equal(selectLatest(edged, { alphabetical: 'desc' }), '')
+  assert.equal(selectLatest(['', ...many, 'zz'], { alphabetical: 'asc' }), 'zz')
+})
+
+test('long arrays in a worker thread (each Node environment keeps its own join helper)', async () => {
+  const { Worker } = await import('node:worker_threads')
+  const { once } = await import('node:events')
+  const index = require.resolve('../index.js')
+  const source = `
+    const { parentPort } = require('node:worker_threads')
+    const { selectLatest } = require(${JSON.stringify(index)})
+    const many = Array.from({ length: 600 }, (_, i) => '1.' + (i % 50) + '.' + i)
+    parentPort.postMessage([selectLatest(many, { semver: '^1' }), selectLatest(many, { semver: '<1.2.0' })])`
+  for (let round = 0; round < 2; round++) {
+    const worker = new Worker(source, { eval: true })
+    const [answers] = await once(worker, 'message')
+    assert.deepEqual(answers, ['1.49.599', '1.1.551'])
+    await worker.terminate()
+  }
 })
 
 test('tags must be strings, short or long arrays alike', () => {
