@@ -290,7 +290,8 @@ impl ImagePolicy {
     pub(crate) fn select_listed<S: AsRef<str>>(&self, tags: &[S]) -> Result<String, PolicyError> {
         let mut counts = Counts::default();
         let entries = self.entries(tags, &mut counts)?;
-        let winner = self.choose(&entries, &mut counts, tags)?;
+        let versions = self.versions_in_range(&entries, &mut counts);
+        let winner = self.choose(&entries, &versions, &mut counts, tags)?;
         Ok(tags[entries[winner].tag].as_ref().to_string())
     }
 
@@ -339,8 +340,9 @@ impl ImagePolicy {
             ..Counts::default()
         };
         let entries = self.entries(tags, &mut counts)?;
-        let winner = self.choose(&entries, &mut counts, tags)?;
-        let top = self.ranked(&entries, top_n, tags);
+        let versions = self.versions_in_range(&entries, &mut counts);
+        let winner = self.choose(&entries, &versions, &mut counts, tags)?;
+        let top = self.ranked(&entries, versions, top_n, tags);
         Ok(Explanation {
             latest: tags[entries[winner].tag].as_ref().to_string(),
             latest_value: entries[winner].value.to_string(),
@@ -397,8 +399,10 @@ impl ImagePolicy {
                 }
             }
             Some(template) => {
-                let mut positions: HashMap<Cow<'t, str>, usize> = HashMap::new();
-                positions.reserve(tags.len());
+                // foldhash: several times faster than SipHash on short tags, and seeded per
+                // map, so a registry cannot pick tags that collide.
+                let mut positions: HashMap<Cow<'t, str>, usize, foldhash::fast::RandomState> =
+                    HashMap::with_capacity_and_hasher(tags.len(), Default::default());
                 let mut captures = filter.regex.capture_locations();
                 for (tag, t) in tags.iter().enumerate() {
                     let text = t.as_ref();
@@ -430,35 +434,52 @@ impl ImagePolicy {
         Ok(entries)
     }
 
+    /// For a semver policy, the entries whose value is a version in range, with their
+    /// index, counting the others; empty for the other policies. Parsed once for both
+    /// `choose` and `ranked`.
+    fn versions_in_range<'e>(
+        &self,
+        entries: &'e [Entry<'_>],
+        counts: &mut Counts,
+    ) -> Vec<(usize, Version<'e>)> {
+        let Rule::Semver(range) = &self.rule else {
+            return Vec::new();
+        };
+        let mut versions = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(v) = Version::parse_flux(&entry.value) else {
+                counts.unparseable += 1;
+                continue;
+            };
+            if !range.check(&v) {
+                counts.out_of_range += 1;
+                continue;
+            }
+            versions.push((i, v));
+        }
+        versions
+    }
+
     /// Index into `entries` of the latest value, with Flux's tie rules: semver keeps the
-    /// first of equal versions, numerical the last of equal numbers.
+    /// first of equal versions (`versions` from `versions_in_range`), numerical the last
+    /// of equal numbers.
     fn choose<S: AsRef<str>>(
         &self,
         entries: &[Entry<'_>],
+        versions: &[(usize, Version<'_>)],
         counts: &mut Counts,
         tags: &[S],
     ) -> Result<usize, PolicyError> {
         let winner = match &self.rule {
-            Rule::Semver(range) => {
-                let mut best: Option<(usize, Version<'_>)> = None;
-                for (i, entry) in entries.iter().enumerate() {
-                    let Some(v) = Version::parse_flux(&entry.value) else {
-                        counts.unparseable += 1;
-                        continue;
-                    };
-                    if !range.check(&v) {
-                        counts.out_of_range += 1;
-                        continue;
-                    }
-                    counts.candidates += 1;
-                    if best
-                        .as_ref()
-                        .is_none_or(|(_, b)| v.compare(b) == Ordering::Greater)
-                    {
-                        best = Some((i, v));
+            Rule::Semver(_) => {
+                counts.candidates = versions.len();
+                let mut best: Option<&(usize, Version<'_>)> = None;
+                for candidate in versions {
+                    if best.is_none_or(|(_, b)| candidate.1.compare(b) == Ordering::Greater) {
+                        best = Some(candidate);
                     }
                 }
-                best.map(|(i, _)| i)
+                best.map(|(i, _)| *i)
             }
             Rule::Alphabetical(order) => {
                 counts.candidates = entries.len();
@@ -511,7 +532,13 @@ impl ImagePolicy {
     }
 
     /// The best `n` entries, latest first, by the same order and tie rules as `choose`.
-    fn ranked<S: AsRef<str>>(&self, entries: &[Entry<'_>], n: usize, tags: &[S]) -> Vec<Candidate> {
+    fn ranked<S: AsRef<str>>(
+        &self,
+        entries: &[Entry<'_>],
+        versions: Vec<(usize, Version<'_>)>,
+        n: usize,
+        tags: &[S],
+    ) -> Vec<Candidate> {
         if n == 0 {
             return Vec::new();
         }
@@ -519,49 +546,67 @@ impl ImagePolicy {
             tag: tags[entries[i].tag].as_ref().to_string(),
             value: entries[i].value.to_string(),
         };
-        let mut order: Vec<usize>;
-        match &self.rule {
-            Rule::Semver(range) => {
-                let mut versions: Vec<(usize, Version<'_>)> = entries
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, e)| Version::parse_flux(&e.value).map(|v| (i, v)))
-                    .filter(|(_, v)| range.check(v))
-                    .collect();
-                // Stable sort, greatest first: equal versions keep input order, first wins.
-                versions.sort_by(|a, b| b.1.compare(&a.1));
-                order = versions.into_iter().map(|(i, _)| i).collect();
+        // Each ranking is a total order (ties broken by input position, as the stable
+        // order Flux's loop implies), so a selection of the first n and a sort of those
+        // give what a full sort would, without sorting 100k values for ten.
+        let order: Vec<usize> = match &self.rule {
+            Rule::Semver(_) => {
+                // Greatest first; equal versions keep input order, first wins.
+                first_n(versions, n, |a, b| b.1.compare(&a.1).then(a.0.cmp(&b.0)))
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect()
             }
-            Rule::Alphabetical(o) => {
-                order = (0..entries.len()).collect();
-                order.sort_by(|&a, &b| {
-                    let ord = entries[a].value.as_bytes().cmp(entries[b].value.as_bytes());
-                    match o {
-                        Order::Asc => ord.reverse(),
-                        Order::Desc => ord,
-                    }
-                });
-            }
+            Rule::Alphabetical(o) => first_n((0..entries.len()).collect(), n, |&a, &b| {
+                let ord = entries[a].value.as_bytes().cmp(entries[b].value.as_bytes());
+                match o {
+                    Order::Asc => ord.reverse(),
+                    Order::Desc => ord,
+                }
+                .then(a.cmp(&b))
+            }),
             Rule::Numerical(o) => {
-                let mut numbers: Vec<(usize, f64)> = entries
+                let numbers: Vec<(usize, f64)> = entries
                     .iter()
                     .enumerate()
                     .filter_map(|(i, e)| parse_go_float(&e.value).map(|v| (i, v)))
                     .collect();
                 // Latest first; among equal numbers the later tag first, as Flux picks it.
-                numbers.sort_by(|a, b| {
-                    let ord = a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal);
-                    let ord = match o {
-                        Order::Asc => ord.reverse(),
-                        Order::Desc => ord,
-                    };
-                    ord.then(b.0.cmp(&a.0))
-                });
-                order = numbers.into_iter().map(|(i, _)| i).collect();
+                // A NaN (which takes over Flux's loop wherever it stands) is listed last.
+                first_n(numbers, n, |a, b| {
+                    match (a.1.is_nan(), b.1.is_nan()) {
+                        (false, false) => {
+                            let ord = a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal);
+                            match o {
+                                Order::Asc => ord.reverse(),
+                                Order::Desc => ord,
+                            }
+                        }
+                        (a_nan, b_nan) => a_nan.cmp(&b_nan),
+                    }
+                    .then(b.0.cmp(&a.0))
+                })
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect()
             }
-        }
-        order.into_iter().take(n).map(candidate).collect()
+        };
+        order.into_iter().map(candidate).collect()
     }
+}
+
+/// The first `n` of `items` in `cmp` order, sorted; `cmp` must be a total order.
+fn first_n<T>(mut items: Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    if n == 0 {
+        items.clear();
+        return items;
+    }
+    if items.len() > n {
+        items.select_nth_unstable_by(n - 1, &cmp);
+        items.truncate(n);
+    }
+    items.sort_unstable_by(&cmp);
+    items
 }
 
 fn no_match_reason(counts: &Counts) -> String {

@@ -84,6 +84,37 @@ proptest! {
         prop_assert_eq!(&desc.select(&tags).expect("non-empty"), tags.iter().min().expect("non-empty"));
     }
 
+    /// `explain`'s top n (a selection, then a sort of n) is the head of its full ranking,
+    /// and the full ranking starts with the chosen tag, on lists full of ties: equal
+    /// versions spelled differently, equal numbers, repeated tags and extracted values.
+    #[test]
+    fn explain_top_n_is_the_head_of_the_full_ranking(
+        tags in proptest::collection::vec("v?[0-2]\\.[0-2]\\.[0-2](\\+[ab])?|[0-3]|0[0-3]|[0-3]\\.0", 1..60),
+        n in 1usize..8,
+    ) {
+        let specs = [
+            PolicySpec::semver("*"),
+            PolicySpec::semver(">=0.1.0 <2.0.0"),
+            PolicySpec::semver("*").with_pattern("^v?(?P<v>.*?)(\\+.*)?$").with_extract("$v"),
+            PolicySpec::alphabetical(Order::Asc),
+            PolicySpec::alphabetical(Order::Desc),
+            PolicySpec::alphabetical(Order::Desc).with_pattern("^v?(?P<v>[0-9]).*").with_extract("$v"),
+            PolicySpec::numerical(Order::Asc).skipping_non_numeric(),
+            PolicySpec::numerical(Order::Desc).skipping_non_numeric(),
+            PolicySpec::numerical(Order::Asc).with_pattern("^(?P<n>[0-9]+)").with_extract("$n"),
+        ];
+        for spec in specs {
+            let policy = ImagePolicy::new(&spec).expect("valid");
+            let (Ok(head), Ok(all)) = (policy.explain(&tags, n), policy.explain(&tags, usize::MAX)) else {
+                continue;
+            };
+            prop_assert_eq!(&head.latest, &all.latest);
+            prop_assert_eq!(&head.top[..], &all.top[..n.min(all.top.len())], "{:?}", spec);
+            prop_assert_eq!(&all.top[0].tag, &all.latest, "{:?}", spec);
+            prop_assert_eq!(all.top.len(), all.counts.candidates, "{:?}", spec);
+        }
+    }
+
     #[test]
     fn selection_never_panics_on_arbitrary_input(
         tags in proptest::collection::vec(".{0,20}", 0..20),
