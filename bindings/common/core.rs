@@ -160,6 +160,10 @@ impl From<RunError> for ErrorInfo {
                 json!({"path": file.display().to_string(), "line": line, "field": field, "reason": message})
             }
             RunError::Setter(reason) => json!({"reason": reason}),
+            RunError::Io { path, message } => {
+                json!({"path": path.display().to_string(), "reason": message})
+            }
+            RunError::Credentials { message } => json!({"reason": message}),
             _ => json!({}),
         };
         info(code, message, fields)
@@ -352,12 +356,87 @@ pub struct RunArgs {
     pub remote: Option<String>,
     /// Push after committing (default true).
     pub push: Option<bool>,
+    /// Clone this GitRepository URL into a temporary folder and run there instead of a
+    /// checkout (`tagsmith run --url`).
+    pub url: Option<String>,
+    /// With `url`: the branch to clone (default: what the automations check out).
+    pub branch: Option<String>,
+    /// Git credentials for clone and push; each falls back to its `TAGSMITH_GIT_*`
+    /// variable, and all absent leaves each automation its GitRepository's secret.
+    pub ssh_key: Option<String>,
+    /// known_hosts file for `ssh_key`.
+    pub known_hosts: Option<String>,
+    /// Passphrase of `ssh_key`.
+    pub ssh_passphrase: Option<String>,
+    /// HTTPS token.
+    pub git_token: Option<String>,
+    /// HTTPS user.
+    pub git_username: Option<String>,
+    /// HTTPS password.
+    pub git_password: Option<String>,
 }
 
 impl RunArgs {
-    /// Runs the pipeline on the checkout at `root`.
-    pub async fn run(self, root: String) -> Result<RunReport, ErrorInfo> {
+    /// The credentials given, over the `TAGSMITH_GIT_*` environment, as the CLI reads them.
+    fn credentials(&self) -> tagsmith::credentials::GitCredentials {
+        use tagsmith::git::Secret;
+        let mut c = tagsmith::credentials::GitCredentials::from_process_env();
+        if let Some(v) = &self.ssh_key {
+            c.ssh_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = &self.known_hosts {
+            c.known_hosts = Some(PathBuf::from(v));
+        }
+        if let Some(v) = &self.ssh_passphrase {
+            c.ssh_passphrase = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = &self.git_token {
+            c.token = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = &self.git_username {
+            c.username = Some(v.clone());
+        }
+        if let Some(v) = &self.git_password {
+            c.password = Some(Secret::new(v.clone()));
+        }
+        c
+    }
+
+    /// Runs the pipeline on the checkout at `root`, or on a clone of `url`.
+    pub async fn run(self, root: Option<String>) -> Result<RunReport, ErrorInfo> {
+        let auth = self.credentials().into_auth()?;
+        let (root, objects_root, clone_dir) = match (root, &self.url) {
+            (Some(_), Some(_)) => return Err(usage("give a checkout root or a url, not both")),
+            (None, None) => return Err(usage("give a checkout root or a url")),
+            (Some(root), None) => (PathBuf::from(root), None, None),
+            (None, Some(url)) => {
+                let dir = tempfile::tempdir().map_err(|e| {
+                    ErrorInfo::from(RunError::Io {
+                        path: std::env::temp_dir(),
+                        message: e.to_string(),
+                    })
+                })?;
+                let (url, branch, config) = (url.clone(), self.branch.clone(), self.config.clone());
+                let (work, clone_auth) = (dir.path().to_path_buf(), auth.clone());
+                // libgit2 blocks: off the async workers.
+                let cloned = tokio::task::spawn_blocking(move || {
+                    tagsmith::run::clone_work_tree(
+                        &url,
+                        branch.as_deref(),
+                        clone_auth,
+                        config.as_deref().map(Path::new),
+                        &work,
+                    )
+                })
+                .await
+                .map_err(|e| usage(format!("clone task failed: {e}")))??;
+                (cloned.root, cloned.objects_root, Some(dir))
+            }
+        };
         let mut opts = RunOptions::new(root);
+        opts.objects_root = objects_root;
+        // Explicit credentials serve every push, as in the CLI.
+        opts.git_auth = Some(auth).filter(|a| *a != tagsmith::git::GitAuth::None);
         opts.dry_run = self.dry_run;
         opts.snapshot = self.snapshot.map(PathBuf::from);
         opts.config = self.config.map(PathBuf::from);
@@ -374,6 +453,8 @@ impl RunArgs {
         if let Some(push) = self.push {
             opts.push = push;
         }
-        Ok(tagsmith::run::run(&opts).await?)
+        let report = tagsmith::run::run(&opts).await?;
+        drop(clone_dir);
+        Ok(report)
     }
 }

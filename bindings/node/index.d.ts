@@ -52,10 +52,11 @@ export declare function rewriteString(content: string, policies: Record<string, 
 export declare function rewriteTree(root: string, policies: Record<string, string>, options?: TreeOptions | undefined | null): any
 
 /**
- * The whole automation on the Git checkout at `root`, from its Flux CRDs. Resolves to
- * the run report (`repositories`, `policies`, `automations`, `dryRun`).
+ * The whole automation on the Git checkout at `root` (or, with `root` null and
+ * `options.url`, on a temporary clone of that URL), from its Flux CRDs. Resolves to the
+ * run report (`repositories`, `policies`, `automations`, `dryRun`).
  */
-export declare function run(root: string, options?: RunOptions | undefined | null): Promise<Record<string, any>>
+export declare function run(root?: string | undefined | null, options?: RunOptions | undefined | null): Promise<Record<string, any>>
 
 /** Options of `run`. */
 export interface RunOptions {
@@ -69,6 +70,23 @@ export interface RunOptions {
   noCache?: boolean
   remote?: string
   push?: boolean
+  /**
+   * Clone this GitRepository URL into a temporary folder and run there (pass `null`
+   * as `root`), as `tagsmith run --url` does.
+   */
+  url?: string
+  /** With `url`: the branch to clone (default: what the automations check out). */
+  branch?: string
+  /**
+   * Git credentials for clone and push; each falls back to its `TAGSMITH_GIT_*`
+   * environment variable. An SSH key needs `knownHosts`.
+   */
+  sshKey?: string
+  knownHosts?: string
+  sshPassphrase?: string
+  gitToken?: string
+  gitUsername?: string
+  gitPassword?: string
 }
 
 /** Lists the tags of `image` (Flux's `lastScanResult` plus the tags); resolves on tokio. */

@@ -194,6 +194,33 @@ test('run: invalid objects reject with a code', async () => {
   await assert.rejects(run(bad, { dryRun: true, noCache: true }), (err) => typeof err.code === 'string' && err.code.length > 0 && err.code !== 'GenericFailure')
 })
 
+test('run: on a clone of a URL, one commit pushed back to it', async (t) => {
+  const repo = exampleRepo()
+  if (!repo) return t.skip('examples/gitops is not in this checkout')
+  const remote = path.join(tmp(), 'remote.git')
+  execFileSync('git', ['clone', '-q', '--bare', repo, remote])
+  const url = `file://${remote}`
+  const snapshot = path.join(ROOT, 'examples/tags.snapshot.yaml')
+  const gitIn = (...args) => execFileSync('git', args, { cwd: remote, encoding: 'utf8' })
+  const dry = await run(null, { url, dryRun: true, snapshot, noCache: true })
+  assert.ok(dry.automations.some((a) => a.diff))
+  assert.equal(gitIn('rev-list', '--count', 'main').trim(), '1')
+  const report = await run(null, { url, snapshot, noCache: true })
+  assert.deepEqual(report.automations.map((a) => a.pushedBranch), ['main'])
+  const log = gitIn('log', '--format=%s', 'main').trim().split('\n')
+  assert.equal(log.length, 2)
+  assert.match(log[0], /^Update images/)
+  assert.match(gitIn('show', 'main:apps/checkout/deployment.yaml'), /checkout:1\.4\.2/)
+})
+
+test('run: a root or a url, and credentials that make a set', async () => {
+  const dir = tmp()
+  await assert.rejects(run(null, {}), (err) => err.code === 'invalid_argument' && /root or a url/.test(err.message))
+  await assert.rejects(run(dir, { url: 'file:///nowhere' }), (err) => err.code === 'invalid_argument' && /not both/.test(err.message))
+  await assert.rejects(run(dir, { dryRun: true, gitUsername: 'bot' }), (err) => err.code === 'credentials' && /go together/.test(err.message))
+  await assert.rejects(run(dir, { dryRun: true, sshKey: path.join(dir, 'id') }), (err) => err.code === 'credentials' && /known hosts/.test(err.message))
+})
+
 test('timeSelectNative: times the Rust path', () => {
   const times = timeSelectNative(['1.0.0', '1.2.0'], '^1', 3)
   assert.equal(times.length, 3)

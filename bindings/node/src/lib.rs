@@ -373,14 +373,28 @@ pub struct RunOptions {
     pub no_cache: Option<bool>,
     pub remote: Option<String>,
     pub push: Option<bool>,
+    /// Clone this GitRepository URL into a temporary folder and run there (pass `null`
+    /// as `root`), as `tagsmith run --url` does.
+    pub url: Option<String>,
+    /// With `url`: the branch to clone (default: what the automations check out).
+    pub branch: Option<String>,
+    /// Git credentials for clone and push; each falls back to its `TAGSMITH_GIT_*`
+    /// environment variable. An SSH key needs `knownHosts`.
+    pub ssh_key: Option<String>,
+    pub known_hosts: Option<String>,
+    pub ssh_passphrase: Option<String>,
+    pub git_token: Option<String>,
+    pub git_username: Option<String>,
+    pub git_password: Option<String>,
 }
 
-/// The whole automation on the Git checkout at `root`, from its Flux CRDs. Resolves to
-/// the run report (`repositories`, `policies`, `automations`, `dryRun`).
+/// The whole automation on the Git checkout at `root` (or, with `root` null and
+/// `options.url`, on a temporary clone of that URL), from its Flux CRDs. Resolves to the
+/// run report (`repositories`, `policies`, `automations`, `dryRun`).
 #[napi(ts_return_type = "Promise<Record<string, any>>")]
 pub fn run<'env>(
     env: &'env Env,
-    root: String,
+    root: Option<String>,
     options: Option<RunOptions>,
 ) -> Result<PromiseRaw<'env, Value>> {
     let o = options.unwrap_or_default();
@@ -394,6 +408,14 @@ pub fn run<'env>(
         no_cache: o.no_cache.unwrap_or(false),
         remote: o.remote,
         push: o.push,
+        url: o.url,
+        branch: o.branch,
+        ssh_key: o.ssh_key,
+        known_hosts: o.known_hosts,
+        ssh_passphrase: o.ssh_passphrase,
+        git_token: o.git_token,
+        git_username: o.git_username,
+        git_password: o.git_password,
     };
     settle(env, async move { args.run(root).await })
 }

@@ -191,6 +191,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    CredentialsError,
+    RunError,
+    "code `credentials`: the git credentials given do not make a usable set."
+);
+create_exception!(
+    _native,
     IoError,
     TagsmithError,
     "code `io`: a file could not be read or written (path)."
@@ -223,6 +229,7 @@ fn exception_type<'py>(py: Python<'py>, code: &str) -> Bound<'py, pyo3::types::P
         "push_race_exhausted" => py.get_type::<PushRaceExhaustedError>(),
         "work_tree" => py.get_type::<WorkTreeError>(),
         "invalid_object" => py.get_type::<InvalidObjectError>(),
+        "credentials" => py.get_type::<CredentialsError>(),
         "io" => py.get_type::<IoError>(),
         _ => py.get_type::<TagsmithError>(),
     }
@@ -724,6 +731,7 @@ fn run_args(
     no_cache: bool,
     remote: Option<String>,
     push: bool,
+    git: GitArgs,
 ) -> RunArgs {
     let s = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
     RunArgs {
@@ -736,18 +744,42 @@ fn run_args(
         no_cache,
         remote,
         push: Some(push),
+        url: git.url,
+        branch: git.branch,
+        ssh_key: s(git.ssh_key),
+        known_hosts: s(git.known_hosts),
+        ssh_passphrase: git.ssh_passphrase,
+        git_token: git.git_token,
+        git_username: git.git_username,
+        git_password: git.git_password,
     }
 }
 
+/// The clone and credential keywords of `run`.
+struct GitArgs {
+    url: Option<String>,
+    branch: Option<String>,
+    ssh_key: Option<std::path::PathBuf>,
+    known_hosts: Option<std::path::PathBuf>,
+    ssh_passphrase: Option<String>,
+    git_token: Option<String>,
+    git_username: Option<String>,
+    git_password: Option<String>,
+}
+
 /// The whole automation on the Git checkout at `root` (scan -> select -> set -> commit ->
-/// push), from its Flux CRDs. `dry_run=True` computes and reports (with diffs) and writes
-/// nothing. Returns the run report (`repositories`, `policies`, `automations`, `dry_run`).
+/// push), from its Flux CRDs; or, with `url=` instead of `root`, on a temporary clone of
+/// that GitRepository URL (`branch=`, else what the automations check out), as
+/// `tagsmith run --url` does. `dry_run=True` computes and reports (with diffs) and writes
+/// nothing. Git credentials (`ssh_key` + `known_hosts` [+ `ssh_passphrase`], `git_token`,
+/// or `git_username` + `git_password`) fall back to the `TAGSMITH_GIT_*` environment.
+/// Returns the run report (`repositories`, `policies`, `automations`, `dry_run`).
 #[pyfunction]
-#[pyo3(signature = (root, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true))]
+#[pyo3(signature = (root=None, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true, url=None, branch=None, ssh_key=None, known_hosts=None, ssh_passphrase=None, git_token=None, git_username=None, git_password=None))]
 #[allow(clippy::too_many_arguments)]
 fn run<'py>(
     py: Python<'py>,
-    root: std::path::PathBuf,
+    root: Option<std::path::PathBuf>,
     dry_run: bool,
     snapshot: Option<std::path::PathBuf>,
     config: Option<std::path::PathBuf>,
@@ -757,7 +789,25 @@ fn run<'py>(
     no_cache: bool,
     remote: Option<String>,
     push: bool,
+    url: Option<String>,
+    branch: Option<String>,
+    ssh_key: Option<std::path::PathBuf>,
+    known_hosts: Option<std::path::PathBuf>,
+    ssh_passphrase: Option<String>,
+    git_token: Option<String>,
+    git_username: Option<String>,
+    git_password: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let git = GitArgs {
+        url,
+        branch,
+        ssh_key,
+        known_hosts,
+        ssh_passphrase,
+        git_token,
+        git_username,
+        git_password,
+    };
     let args = run_args(
         dry_run,
         snapshot,
@@ -768,8 +818,9 @@ fn run<'py>(
         no_cache,
         remote,
         push,
+        git,
     );
-    let root = root.display().to_string();
+    let root = root.map(|r| r.display().to_string());
     match py.detach(|| core::runtime().block_on(args.run(root))) {
         Ok(r) => to_py(py, &r),
         Err(e) => err(e),
@@ -778,11 +829,11 @@ fn run<'py>(
 
 /// `run`, as an asyncio awaitable.
 #[pyfunction]
-#[pyo3(signature = (root, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true))]
+#[pyo3(signature = (root=None, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true, url=None, branch=None, ssh_key=None, known_hosts=None, ssh_passphrase=None, git_token=None, git_username=None, git_password=None))]
 #[allow(clippy::too_many_arguments)]
 fn run_async<'py>(
     py: Python<'py>,
-    root: std::path::PathBuf,
+    root: Option<std::path::PathBuf>,
     dry_run: bool,
     snapshot: Option<std::path::PathBuf>,
     config: Option<std::path::PathBuf>,
@@ -792,7 +843,25 @@ fn run_async<'py>(
     no_cache: bool,
     remote: Option<String>,
     push: bool,
+    url: Option<String>,
+    branch: Option<String>,
+    ssh_key: Option<std::path::PathBuf>,
+    known_hosts: Option<std::path::PathBuf>,
+    ssh_passphrase: Option<String>,
+    git_token: Option<String>,
+    git_username: Option<String>,
+    git_password: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let git = GitArgs {
+        url,
+        branch,
+        ssh_key,
+        known_hosts,
+        ssh_passphrase,
+        git_token,
+        git_username,
+        git_password,
+    };
     let args = run_args(
         dry_run,
         snapshot,
@@ -803,8 +872,10 @@ fn run_async<'py>(
         no_cache,
         remote,
         push,
+        git,
     );
-    awaitable(py, args.run(root.display().to_string()))
+    let root = root.map(|r| r.display().to_string());
+    awaitable(py, args.run(root))
 }
 
 /// The native module behind the `tagsmith` package.
@@ -857,6 +928,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         WorkTreeError,
         RunError,
         InvalidObjectError,
+        CredentialsError,
         IoError
     );
     Ok(())

@@ -242,6 +242,39 @@ def test_run_async_and_errors(tmp_path):
     assert type(info.value) is tagsmith.ERRORS_BY_CODE[info.value.code]
 
 
+def _git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_run_on_a_clone_of_a_url_pushes_one_commit(tmp_path):
+    repo = _example_repo(tmp_path)
+    remote = tmp_path / "remote.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
+    snapshot = ROOT / "examples/tags.snapshot.yaml"
+    # A dry run on the clone writes and pushes nothing.
+    report = tagsmith.run(url=remote.as_uri(), dry_run=True, snapshot=snapshot, no_cache=True)
+    assert any(a["diff"] for a in report["automations"])
+    assert _git(remote, "rev-list", "--count", "main").strip() == "1"
+    # The real run commits once on the clone and pushes it to the URL.
+    report = tagsmith.run(url=remote.as_uri(), snapshot=snapshot, no_cache=True)
+    assert [a["pushed_branch"] for a in report["automations"]] == ["main"]
+    log = _git(remote, "log", "--format=%s", "main").splitlines()
+    assert len(log) == 2 and log[0].startswith("Update images"), log
+    assert "checkout:1.4.2" in _git(remote, "show", "main:apps/checkout/deployment.yaml")
+
+
+def test_run_needs_a_root_or_a_url_and_usable_credentials(tmp_path):
+    with pytest.raises(ValueError, match="root or a url"):
+        tagsmith.run()
+    with pytest.raises(ValueError, match="not both"):
+        tagsmith.run(tmp_path, url="file:///nowhere")
+    with pytest.raises(tagsmith.CredentialsError) as info:
+        tagsmith.run(tmp_path, dry_run=True, git_username="bot")
+    assert info.value.code == "credentials" and "go together" in str(info.value)
+    with pytest.raises(tagsmith.CredentialsError, match="known hosts"):
+        tagsmith.run(tmp_path, dry_run=True, ssh_key=tmp_path / "id")
+
+
 def test_time_select_native():
     times = tagsmith._time_select_native(["1.0.0", "1.2.0"], "^1", 3)
     assert len(times) == 3 and all(t >= 0 for t in times)

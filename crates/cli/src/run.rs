@@ -90,65 +90,27 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// Git credentials from `--ssh-key`/`--known-hosts`, else from the environment:
-/// `TAGSMITH_GIT_SSH_KEY` + `TAGSMITH_GIT_KNOWN_HOSTS` (files; optional
-/// `TAGSMITH_GIT_SSH_PASSPHRASE`), or HTTPS with `TAGSMITH_GIT_TOKEN` (user
-/// `TAGSMITH_GIT_USERNAME`, default `x-access-token`) or `TAGSMITH_GIT_USERNAME` +
-/// `TAGSMITH_GIT_PASSWORD`. Secrets come from the environment only, never from flags (which
-/// other users can read in the process list). A key without known hosts is refused.
+/// Git credentials: `--ssh-key`/`--known-hosts` over the `TAGSMITH_GIT_*` environment
+/// (`tagsmith::credentials`). Secrets come from the environment only, never from flags
+/// (which other users can read in the process list).
 fn git_auth_from(
     ssh_key: Option<&std::path::Path>,
     known_hosts: Option<&std::path::Path>,
-    env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<tagsmith::git::GitAuth> {
-    use tagsmith::git::{GitAuth, KeySource, Secret};
-    let key = ssh_key
-        .map(PathBuf::from)
-        .or_else(|| env("TAGSMITH_GIT_SSH_KEY").map(PathBuf::from));
-    let hosts = known_hosts
-        .map(PathBuf::from)
-        .or_else(|| env("TAGSMITH_GIT_KNOWN_HOSTS").map(PathBuf::from));
-    if let Some(key) = key {
-        let Some(hosts) = hosts else {
-            return Err(bad_input(anyhow::anyhow!(
-                "an SSH key needs known hosts (--known-hosts or TAGSMITH_GIT_KNOWN_HOSTS): host keys are always checked"
-            )));
-        };
-        let known_hosts = std::fs::read_to_string(&hosts)
-            .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", hosts.display())))?;
-        return Ok(GitAuth::SshKey {
-            username: "git".into(),
-            private_key: KeySource::Path(key),
-            passphrase: env("TAGSMITH_GIT_SSH_PASSPHRASE").map(Secret::new),
-            known_hosts,
-        });
+    let mut credentials = tagsmith::credentials::GitCredentials::from_process_env();
+    if let Some(key) = ssh_key {
+        credentials.ssh_key = Some(key.to_path_buf());
     }
-    if let Some(token) = env("TAGSMITH_GIT_TOKEN") {
-        return Ok(GitAuth::Basic {
-            username: env("TAGSMITH_GIT_USERNAME").unwrap_or_else(|| "x-access-token".into()),
-            password: Secret::new(token),
-        });
+    if let Some(hosts) = known_hosts {
+        credentials.known_hosts = Some(hosts.to_path_buf());
     }
-    match (env("TAGSMITH_GIT_USERNAME"), env("TAGSMITH_GIT_PASSWORD")) {
-        (Some(username), Some(password)) => Ok(GitAuth::Basic {
-            username,
-            password: Secret::new(password),
-        }),
-        (Some(_), None) | (None, Some(_)) => Err(bad_input(anyhow::anyhow!(
-            "TAGSMITH_GIT_USERNAME and TAGSMITH_GIT_PASSWORD go together (or set TAGSMITH_GIT_TOKEN)"
-        ))),
-        (None, None) => Ok(GitAuth::None),
-    }
+    credentials.into_auth().map_err(classify)
 }
 
 /// Runs `run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let _clone_dir;
-    let auth = git_auth_from(
-        args.ssh_key.as_deref(),
-        args.known_hosts.as_deref(),
-        &|name| std::env::var(name).ok().filter(|v| !v.is_empty()),
-    )?;
+    let auth = git_auth_from(args.ssh_key.as_deref(), args.known_hosts.as_deref())?;
     let mut objects_root = None;
     let root = match &args.url {
         Some(url) => {
@@ -362,69 +324,4 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(crate::exit::FAILURE)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tagsmith::git::{GitAuth, KeySource};
-
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn git_credentials_from_flags_and_environment() {
-        assert_eq!(git_auth_from(None, None, &env(&[])).unwrap(), GitAuth::None);
-        let token = git_auth_from(None, None, &env(&[("TAGSMITH_GIT_TOKEN", "t0k")])).unwrap();
-        let GitAuth::Basic { username, password } = &token else {
-            panic!("{token:?}")
-        };
-        assert_eq!(
-            (username.as_str(), password.expose()),
-            ("x-access-token", "t0k")
-        );
-        assert!(!format!("{token:?}").contains("t0k"), "secrets never print");
-        let basic = git_auth_from(
-            None,
-            None,
-            &env(&[
-                ("TAGSMITH_GIT_USERNAME", "bot"),
-                ("TAGSMITH_GIT_PASSWORD", "pw"),
-            ]),
-        )
-        .unwrap();
-        assert!(matches!(basic, GitAuth::Basic { ref username, .. } if username == "bot"));
-        let half = git_auth_from(None, None, &env(&[("TAGSMITH_GIT_USERNAME", "bot")]));
-        assert!(half.unwrap_err().to_string().contains("go together"));
-
-        let dir = tempfile::tempdir().unwrap();
-        let hosts = dir.path().join("known_hosts");
-        std::fs::write(&hosts, "[127.0.0.1]:22 ssh-ed25519 AAAA\n").unwrap();
-        let key = dir.path().join("id");
-        let vars = [
-            ("TAGSMITH_GIT_SSH_KEY", key.to_str().unwrap()),
-            ("TAGSMITH_GIT_KNOWN_HOSTS", hosts.to_str().unwrap()),
-            ("TAGSMITH_GIT_TOKEN", "ignored: the SSH key wins"),
-        ];
-        let ssh = git_auth_from(None, None, &env(&vars)).unwrap();
-        assert!(
-            matches!(&ssh, GitAuth::SshKey { private_key: KeySource::Path(p), known_hosts, .. }
-                if *p == key && known_hosts.contains("ssh-ed25519")),
-            "{ssh:?}"
-        );
-        // Flags win over the environment; a key without known hosts is refused.
-        let flag_key = dir.path().join("flag_id");
-        let from_flag = git_auth_from(Some(&flag_key), Some(&hosts), &env(&vars)).unwrap();
-        assert!(
-            matches!(&from_flag, GitAuth::SshKey { private_key: KeySource::Path(p), .. } if *p == flag_key)
-        );
-        let err = git_auth_from(None, None, &env(&[("TAGSMITH_GIT_SSH_KEY", "/k")])).unwrap_err();
-        assert!(err.to_string().contains("needs known hosts"), "{err}");
-    }
 }

@@ -44,6 +44,7 @@
 
 pub mod check;
 pub mod crd;
+pub mod credentials;
 pub mod run;
 mod yaml;
 
@@ -87,6 +88,13 @@ pub enum RunError {
     /// Commit or push failed.
     #[error(transparent)]
     Git(#[from] tagsmith_git_commit::GitError),
+    /// The git credentials given do not make a usable set (an SSH key without known
+    /// hosts, a username without a password).
+    #[error("git credentials: {message}")]
+    Credentials {
+        /// What is missing.
+        message: String,
+    },
 }
 
 impl From<tagsmith_marker_setter::SetterError> for RunError {
@@ -104,19 +112,21 @@ impl RunError {
             RunError::Scan(e) => e.code(),
             RunError::Setter(_) => "setter",
             RunError::Git(e) => e.code(),
+            RunError::Credentials { .. } => "credentials",
         }
     }
 
     /// Whether the user's input is at fault (exit code 2).
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, RunError::InvalidObject { .. } | RunError::Io { .. })
-            || matches!(
-                self,
-                RunError::Git(tagsmith_git_commit::GitError::Template { .. })
-            )
-            || matches!(
-                self,
-                RunError::Scan(tagsmith_registry_scan::ScanError::Config { .. })
-            )
+        matches!(
+            self,
+            RunError::InvalidObject { .. } | RunError::Io { .. } | RunError::Credentials { .. }
+        ) || matches!(
+            self,
+            RunError::Git(tagsmith_git_commit::GitError::Template { .. })
+        ) || matches!(
+            self,
+            RunError::Scan(tagsmith_registry_scan::ScanError::Config { .. })
+        )
     }
 }

@@ -49,6 +49,7 @@ from tagsmith._native import (  # noqa: F401
     WorkTreeError,
     RunError,
     InvalidObjectError,
+    CredentialsError,
     IoError,
 )
 
@@ -61,7 +62,7 @@ async def scan_async(image, **options):
     return await _native.scan_async(image, **options)
 
 
-async def run_async(root, **options):
+async def run_async(root=None, **options):
     """``run`` as a coroutine (tokio runtime); same options and errors as :func:`run`."""
     return await _native.run_async(root, **options)
 
@@ -93,6 +94,7 @@ ERRORS_BY_CODE = {
     "push_race_exhausted": PushRaceExhaustedError,
     "work_tree": WorkTreeError,
     "invalid_object": InvalidObjectError,
+    "credentials": CredentialsError,
     "io": IoError,
 }
 

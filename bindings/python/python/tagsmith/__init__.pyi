@@ -165,7 +165,7 @@ async def scan_async(
     timeout: Optional[float] = None,
 ) -> ScanResult: ...
 def run(
-    root: StrPath,
+    root: Optional[StrPath] = None,
     *,
     dry_run: bool = False,
     snapshot: Optional[StrPath] = None,
@@ -176,9 +176,17 @@ def run(
     no_cache: bool = False,
     remote: Optional[str] = None,
     push: bool = True,
+    url: Optional[str] = None,
+    branch: Optional[str] = None,
+    ssh_key: Optional[StrPath] = None,
+    known_hosts: Optional[StrPath] = None,
+    ssh_passphrase: Optional[str] = None,
+    git_token: Optional[str] = None,
+    git_username: Optional[str] = None,
+    git_password: Optional[str] = None,
 ) -> RunReport: ...
 async def run_async(
-    root: StrPath,
+    root: Optional[StrPath] = None,
     *,
     dry_run: bool = False,
     snapshot: Optional[StrPath] = None,
@@ -189,6 +197,14 @@ async def run_async(
     no_cache: bool = False,
     remote: Optional[str] = None,
     push: bool = True,
+    url: Optional[str] = None,
+    branch: Optional[str] = None,
+    ssh_key: Optional[StrPath] = None,
+    known_hosts: Optional[StrPath] = None,
+    ssh_passphrase: Optional[str] = None,
+    git_token: Optional[str] = None,
+    git_username: Optional[str] = None,
+    git_password: Optional[str] = None,
 ) -> RunReport: ...
 def _time_select_native(tags: Sequence[str], semver: str, repeat: int = 10) -> List[float]: ...
 
@@ -248,4 +264,5 @@ class PushRaceExhaustedError(GitError):
 class WorkTreeError(GitError): ...
 class RunError(TagsmithError): ...
 class InvalidObjectError(RunError): ...
+class CredentialsError(RunError): ...
 class IoError(TagsmithError): ...
