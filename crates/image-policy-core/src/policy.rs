@@ -126,6 +126,99 @@ pub(crate) struct Filter {
     /// opens right after a leading `^` (as in `^(?P<ts>[0-9.]+)-[a-f0-9]+$` + `$ts`), so
     /// the value sorts at or below the tag itself.
     pub(crate) value_is_prefix: bool,
+    /// The extracted value is the rest of the tag after what precedes the group: see
+    /// [`prefix_before_trailing_group`].
+    pub(crate) value_after: Option<ValueAfter>,
+}
+
+/// A search for the part of the pattern before its trailing `(?P<v>.*)`.
+#[derive(Debug, Clone)]
+pub(crate) struct ValueAfter {
+    prefix: regex_automata::meta::Regex,
+    /// The group is `.` (not `(?s:.)`): it stops at a newline.
+    stops_at_newline: bool,
+}
+
+impl Filter {
+    /// The value `template` extracts from `text`, `None` where the pattern does not match.
+    #[inline]
+    pub(crate) fn extract<'t>(
+        &self,
+        template: &Template,
+        text: &'t str,
+        captures: &mut regex::CaptureLocations,
+    ) -> Option<Cow<'t, str>> {
+        if let Some(after) = &self.value_after {
+            let Some(prefix) = after.prefix.find(text) else {
+                // The trailing group matches anything, so no prefix means no match.
+                return None;
+            };
+            let rest = &text[prefix.end()..];
+            if !(after.stops_at_newline && rest.contains('\n')) {
+                return Some(Cow::Borrowed(rest));
+            }
+        }
+        self.regex.captures_read(captures, text)?;
+        Some(template.expand(text, captures))
+    }
+}
+
+/// When capture group `group` is the last part of `pattern` (bar a final `$`) and is a
+/// greedy `.*` (as in Flux's numerical example `^main-[a-fA-F0-9]+-(?P<ts>.*)`), the
+/// group always matches, so the pattern matches where the part before the group does, and
+/// the group is the rest of the tag from the end of that part's leftmost-first match.
+/// Finding that end is a lazy-DFA search, without the one-pass capture engine that costs
+/// three times as much. A tag with a newline in that rest (which `.` stops at) takes the
+/// capture path.
+fn prefix_before_trailing_group(pattern: &str, group: usize) -> Option<ValueAfter> {
+    use regex_syntax::hir::{Class, Hir, HirKind, Look};
+    let hir = regex_syntax::parse(pattern).ok()?;
+    let HirKind::Concat(parts) = hir.kind() else {
+        return None;
+    };
+    let mut parts = parts.as_slice();
+    if let [rest @ .., last] = parts {
+        if matches!(last.kind(), HirKind::Look(Look::End)) {
+            parts = rest;
+        }
+    }
+    let [prefix @ .., last] = parts else {
+        return None;
+    };
+    let HirKind::Capture(capture) = last.kind() else {
+        return None;
+    };
+    if capture.index as usize != group {
+        return None;
+    }
+    let HirKind::Repetition(repeat) = capture.sub.kind() else {
+        return None;
+    };
+    if !(repeat.min == 0 && repeat.max.is_none() && repeat.greedy) {
+        return None;
+    }
+    let HirKind::Class(Class::Unicode(class)) = repeat.sub.kind() else {
+        return None;
+    };
+    let ranges: Vec<(char, char)> = class
+        .ranges()
+        .iter()
+        .map(|r| (r.start(), r.end()))
+        .collect();
+    let stops_at_newline = if ranges == [('\0', char::MAX)] {
+        false
+    } else if ranges == [('\0', '\t'), ('\u{b}', char::MAX)] {
+        true
+    } else {
+        return None;
+    };
+    let prefix = regex_automata::meta::Regex::builder()
+        .build_from_hir(&Hir::concat(prefix.to_vec()))
+        .ok()?;
+    Some(ValueAfter {
+        prefix,
+        stops_at_newline,
+    })
 }
 
 /// Whether capture group `group` of `pattern` starts at the beginning of the text in every
@@ -240,10 +333,17 @@ impl ImagePolicy {
                     }
                     _ => false,
                 };
+                let value_after = match extract.as_ref().map(|t| t.segments.as_slice()) {
+                    Some([Segment::Group(Some(group))]) => {
+                        prefix_before_trailing_group(regex.as_str(), *group)
+                    }
+                    _ => None,
+                };
                 Some(Filter {
                     regex,
                     extract,
                     value_is_prefix,
+                    value_after,
                 })
             }
         };
@@ -405,11 +505,9 @@ impl ImagePolicy {
                     HashMap::with_capacity_and_hasher(tags.len(), Default::default());
                 let mut captures = filter.regex.capture_locations();
                 for (tag, t) in tags.iter().enumerate() {
-                    let text = t.as_ref();
-                    if filter.regex.captures_read(&mut captures, text).is_none() {
+                    let Some(value) = filter.extract(template, t.as_ref(), &mut captures) else {
                         continue;
-                    }
-                    let value = template.expand(text, &captures);
+                    };
                     match positions.get(&value) {
                         Some(&at) => {
                             // Same value as an earlier tag: Flux's map keeps the later tag.
@@ -855,6 +953,74 @@ mod tests {
         assert!(!prefix(r"(?m)^(?P<ts>a)", "$ts"));
         assert!(!prefix(r"^(?P<ts>a)", "v$ts"));
         assert!(!prefix(r"^(?P<ts>a)(?P<b>b)", "$b"));
+    }
+
+    fn value_after(pattern: &str, extract: &str) -> Option<bool> {
+        let spec = PolicySpec::numerical(Order::Asc)
+            .with_pattern(pattern)
+            .with_extract(extract);
+        let policy = ImagePolicy::new(&spec).unwrap();
+        let after = policy.filter.unwrap().value_after;
+        after.map(|a| a.stops_at_newline)
+    }
+
+    #[test]
+    fn trailing_any_group_is_found_after_its_prefix() {
+        // Flux's documented numerical example, and variations of the same shape.
+        assert_eq!(
+            value_after(r"^main-[a-fA-F0-9]+-(?P<ts>.*)", "$ts"),
+            Some(true)
+        );
+        assert_eq!(value_after(r"(?s)^v(?P<ts>.*)$", "${ts}"), Some(false));
+        assert_eq!(value_after(r"^(?P<ts>.*)", "$ts"), Some(true));
+        assert_eq!(value_after(r"x(?P<a>y)?-(.*)", "$2"), Some(true));
+        // Not the last part, not `.*` (lazy, `.+`, a class), another group, a template
+        // with text, a multi-line `$`, or under an alternation: the capture path.
+        for (pattern, extract) in [
+            (r"^(?P<ts>.*)-x", "$ts"),
+            (r"^a-(?P<ts>.*?)", "$ts"),
+            (r"^a-(?P<ts>.+)", "$ts"),
+            (r"^a-(?P<ts>[0-9]*)", "$ts"),
+            (r"^(?P<a>a)-(?P<ts>.*)", "$a"),
+            (r"^a-(?P<ts>.*)", "v$ts"),
+            (r"(?m)^a-(?P<ts>.*)$", "$ts"),
+            (r"^a-(?P<ts>.*)|b", "$ts"),
+            (r"^a-(?P<ts>(?-u:[\x00-\x7f])*)", "$ts"),
+        ] {
+            assert_eq!(value_after(pattern, extract), None, "{pattern} {extract}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The value after the prefix is what the capture engine gives, on tags with
+        /// newlines, multi-byte characters and near-misses.
+        #[test]
+        fn value_after_the_prefix_is_the_captured_group(
+            text in "(main|v|x|ab)?(-|\\.)?[-a-f0-9x\n.é]{0,10}(-[0-9]{0,4})?\n?",
+        ) {
+            for pattern in [
+                r"^main-[a-fA-F0-9]+-(?P<ts>.*)",
+                r"(?s)^v(?P<ts>.*)$",
+                r"^v(?P<ts>.*)$",
+                r"-(?P<ts>.*)",
+                r"^(?P<ts>.*)",
+                r"[a-f]+(?P<x>x)?-(?P<ts>.*)$",
+                r"^(v|main)-?(?P<ts>.*)",
+            ] {
+                let spec = PolicySpec::numerical(Order::Asc).with_pattern(pattern).with_extract("$ts");
+                let policy = ImagePolicy::new(&spec).unwrap();
+                let filter = policy.filter.as_ref().unwrap();
+                proptest::prop_assert!(filter.value_after.is_some(), "{}", pattern);
+                let template = filter.extract.as_ref().unwrap();
+                let mut caps = filter.regex.capture_locations();
+                let fast = filter.extract(template, &text, &mut caps).map(Cow::into_owned);
+                let slow = filter
+                    .regex
+                    .captures_read(&mut caps, &text)
+                    .map(|_| template.expand(&text, &caps).into_owned());
+                proptest::prop_assert_eq!(fast, slow, "{} on {:?}", pattern, text);
+            }
+        }
     }
 
     #[test]

@@ -142,12 +142,10 @@ impl<'a> Pass<'a> {
                 continue;
             }
             let value = match &filter.extract {
-                Some(template) => {
-                    if filter.regex.captures_read(&mut captures, text).is_none() {
-                        continue;
-                    }
-                    template.expand(text, &captures)
-                }
+                Some(template) => match filter.extract(template, text, &mut captures) {
+                    Some(value) => value,
+                    None => continue,
+                },
                 None if filter.regex.is_match(text) => Cow::Borrowed(text),
                 None => continue,
             };
