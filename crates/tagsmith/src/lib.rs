@@ -2,8 +2,9 @@
 //!
 //! The facade re-exports the core crates and holds the run pipeline:
 //! scan ([`registry`]) -> select ([`policy`]) -> set ([`setter`]) -> commit/push ([`git`]),
-//! driven by Flux's own CRDs ([`crd`]). The CLI and both language bindings depend on this
-//! crate alone.
+//! driven by Flux's own CRDs ([`crd`]), with git credentials from arguments or the
+//! environment ([`credentials`]). The CLI and both language bindings depend on this crate
+//! alone.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
