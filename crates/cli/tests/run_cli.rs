@@ -210,7 +210,7 @@ fn url_without_branch_works_on_the_automations_branch() {
     let text = std::fs::read_to_string(&crd).expect("read");
     let text = text
         .replace(
-            "    checkout:\n      ref:\n        branch: main",
+            CHECKOUT_MAIN,
             "    checkout:\n      ref:\n        branch: release",
         )
         .replace(
@@ -335,7 +335,7 @@ fn assert_url_run_checks_out_initial(first_tag: &str, later_tag: &str, checkout_
     let text = std::fs::read_to_string(&crd).expect("read");
     let text = text
         .replace(
-            "    checkout:\n      ref:\n        branch: main",
+            CHECKOUT_MAIN,
             &format!("    checkout:\n      ref:\n        {checkout_ref}"),
         )
         .replace(
@@ -374,77 +374,52 @@ fn url_checks_out_a_ref_by_name() {
     assert_url_run_checks_out_initial("pinned", "later", "name: refs/tags/pinned");
 }
 
-#[test]
-fn an_invalid_checkout_semver_range_is_refused_with_its_line() {
+/// The example automation's checkout, as the tests rewrite it.
+const CHECKOUT_MAIN: &str = "    checkout:\n      ref:\n        branch: main";
+
+/// Edits the example's automation with `edit`, runs a dry run, and checks that it is
+/// refused as bad input (exit 2) with `file:line: message`, the line being the first that
+/// holds `marker`.
+fn assert_automation_refused(edit: impl Fn(&str) -> String, marker: &str, message: &str) {
     let (dir, snapshot) = example();
     let repo = dir.path().join("repo");
     let flux = repo.join("clusters/prod/image-automation.yaml");
-    let text = std::fs::read_to_string(&flux).expect("read");
-    let text = text.replace(
-        "    checkout:\n      ref:\n        branch: main",
-        "    checkout:\n      ref:\n        semver: \">= one\"",
-    );
+    let text = edit(&std::fs::read_to_string(&flux).expect("read"));
     std::fs::write(&flux, &text).expect("write");
-    let out = tagsmith(
-        &[
-            "run",
-            ".",
-            "--dry-run",
-            "--snapshot",
-            snapshot.to_str().expect("utf8"),
-        ],
-        &repo,
-    );
+    let snapshot = snapshot.to_str().expect("utf8");
+    let out = tagsmith(&["run", ".", "--dry-run", "--snapshot", snapshot], &repo);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = text
-        .lines()
-        .position(|l| l.contains("semver: \">= one\""))
-        .expect("line")
-        + 1;
+    let line = text.lines().position(|l| l.contains(marker)).expect("line") + 1;
     assert!(
-        stderr.contains(&format!(
-            "image-automation.yaml:{line}: spec.git.checkout.ref.semver:"
-        )),
+        stderr.contains(&format!("image-automation.yaml:{line}: {message}")),
         "{stderr}"
     );
 }
 
 #[test]
-fn a_tag_checkout_without_a_push_branch_is_refused_with_its_line() {
-    let (dir, snapshot) = example();
-    let repo = dir.path().join("repo");
-    let flux = repo.join("clusters/prod/image-automation.yaml");
-    let text = std::fs::read_to_string(&flux).expect("read");
-    let text = text
-        .replace(
-            "    checkout:\n      ref:\n        branch: main",
-            "    checkout:\n      ref:\n        tag: v1",
-        )
-        .replace("    push:\n      branch: main\n", "");
-    std::fs::write(&flux, &text).expect("write");
-    let out = tagsmith(
-        &[
-            "run",
-            ".",
-            "--dry-run",
-            "--snapshot",
-            snapshot.to_str().expect("utf8"),
-        ],
-        &repo,
+fn an_invalid_checkout_semver_range_is_refused_with_its_line() {
+    assert_automation_refused(
+        |text| {
+            text.replace(
+                CHECKOUT_MAIN,
+                "    checkout:\n      ref:\n        semver: \">= one\"",
+            )
+        },
+        "semver: \">= one\"",
+        "spec.git.checkout.ref.semver: invalid semver range",
     );
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = text
-        .lines()
-        .position(|l| l.contains("tag: v1"))
-        .expect("tag line")
-        + 1;
-    assert!(
-        stderr.contains(&format!(
-            "image-automation.yaml:{line}: spec.git.checkout.ref.tag: checking out a tag leaves no branch to push to"
-        )),
-        "{stderr}"
+}
+
+#[test]
+fn a_tag_checkout_without_a_push_branch_is_refused_with_its_line() {
+    assert_automation_refused(
+        |text| {
+            text.replace(CHECKOUT_MAIN, "    checkout:\n      ref:\n        tag: v1")
+                .replace("    push:\n      branch: main\n", "")
+        },
+        "tag: v1",
+        "spec.git.checkout.ref.tag: checking out a tag leaves no branch to push to",
     );
 }
 
