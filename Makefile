@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint bench bench-bindings
+.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint fuzz bench bench-bindings
 
 setup: setup-system setup-python setup-node
 
@@ -48,6 +48,13 @@ test-node:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The setter under cargo-fuzz (libFuzzer on stable, no sanitizer) for FUZZ_SECONDS, from
+# crates/marker-setter/fuzz/seeds with its dictionary; a crash fails the target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install -q --locked cargo-fuzz --version 0.13.2
+	bash crates/marker-setter/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench:
 	$(CARGO) bench -p tagsmith-benches

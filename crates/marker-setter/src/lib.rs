@@ -37,19 +37,49 @@ pub use rewrite::{
 pub use tree::{apply_tree, plan_tree, FileChanges, SetterResult, TreeOptions, TreePlan};
 
 /// The body of the `cargo fuzz` target (`fuzz/fuzz_targets/rewrite.rs`), also driven by
-/// proptest on stable in `tests/byte_identity.rs`: no input may panic, and content that
-/// changed must come with a recorded change.
+/// proptest on stable in `tests/byte_identity.rs`: no input may panic; content that changed
+/// must come with a recorded change; and the output keeps every line of the input that
+/// carries no recorded change byte for byte (where lines are unambiguous: `\n` or `\r\n`
+/// breaks only).
 #[doc(hidden)]
 pub fn fuzz_rewrite(data: &[u8]) {
-    let Ok(policies) = Policies::from_map([("ns:app", "reg.example.com/team/app:1.0.0")]) else {
+    let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let Ok(policies) = Policies::from_map([
+        ("ns:app", format!("reg.example.com/team/app:1.0.0@{digest}")),
+        ("ns:web", "web:2.0.0".to_string()),
+    ]) else {
         return;
     };
     let out = rewrite_str(data, std::path::Path::new("fuzz.yaml"), &policies);
-    if let Some(new) = out.new_content {
+    let Some(new) = out.new_content else {
+        return;
+    };
+    assert!(
+        !out.objects.is_empty(),
+        "content changed without a recorded change"
+    );
+    assert_ne!(new.as_slice(), data, "new content equals the old");
+    let lone_cr =
+        data.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') || data.last() == Some(&b'\r');
+    let other_breaks = std::str::from_utf8(data).map_or(true, |text| {
+        text.contains(['\u{85}', '\u{2028}', '\u{2029}'])
+    });
+    if lone_cr || other_breaks {
+        return;
+    }
+    let changed: std::collections::HashSet<usize> = out
+        .objects
+        .iter()
+        .flat_map(|o| o.changes.iter().map(|c| c.line))
+        .collect();
+    let old_lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    let new_lines: Vec<&[u8]> = new.split(|&b| b == b'\n').collect();
+    assert_eq!(old_lines.len(), new_lines.len(), "lines added or removed");
+    for (i, (old, new)) in old_lines.iter().zip(&new_lines).enumerate() {
         assert!(
-            !out.objects.is_empty(),
-            "content changed without a recorded change"
+            old == new || changed.contains(&(i + 1)),
+            "line {} changed without a recorded change",
+            i + 1
         );
-        assert_ne!(new.as_slice(), data, "new content equals the old");
     }
 }

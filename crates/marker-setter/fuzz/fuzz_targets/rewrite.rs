@@ -1,5 +1,5 @@
 #![no_main]
-//! `cargo +nightly fuzz run rewrite`: arbitrary bytes through the setter.
+//! `make fuzz` (fuzz/run.sh): arbitrary bytes through the setter; see `fuzz_rewrite`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     tagsmith_marker_setter::fuzz_rewrite(data);
