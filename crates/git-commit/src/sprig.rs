@@ -6,9 +6,11 @@
 //! is built on `gtmpl`, whose random map order we rejected), so this module carries the
 //! string, list, default and hash functions, with Sprig's argument order (the piped value
 //! comes last) and semantics; `tests/templates.rs` compares them with Go and Sprig v3 on
-//! the vectors. Not here: dates, regexes, math, dicts, semver and crypto beyond hashes; a
-//! template that calls one fails with "undefined function: NAME" when the message is
-//! rendered, which `run` does before it writes any file.
+//! the vectors. Also the regex functions (Go RE2 syntax, which the `regex` crate shares),
+//! integer math and `uniq`/`sortAlpha`/`has`. Not here: dates (a commit message that
+//! changes with the clock would make every run differ), dicts, semver and crypto beyond
+//! hashes; a template that calls one fails with "undefined function: NAME" when the message
+//! is rendered, which `run` does before it writes any file.
 
 use base64::Engine as _;
 use gotmpl::{FuncMap, TemplateError, Value};
@@ -305,6 +307,9 @@ pub fn functions() -> FuncMap {
                 .unwrap_or(Value::Nil))
         }),
     );
+    regex_functions(&mut map);
+    math_functions(&mut map);
+    list_functions(&mut map);
     map.insert(
         "ternary".into(),
         Arc::new(|args: &[Value]| {
@@ -317,6 +322,218 @@ pub fn functions() -> FuncMap {
         }),
     );
     map
+}
+
+/// Compiles a Sprig regex argument (Go RE2 syntax, which the `regex` crate shares); an
+/// invalid one fails the call, as Sprig's `MustCompile` panics inside the template.
+fn compile(name: &str, pattern: &Value) -> Result<regex::Regex> {
+    regex::Regex::new(&text(pattern)).map_err(|e| err(name, e))
+}
+
+fn strings(items: impl IntoIterator<Item = String>) -> Value {
+    Value::List(
+        items
+            .into_iter()
+            .map(|s| Value::String(s.into()))
+            .collect::<Vec<_>>()
+            .into(),
+    )
+}
+
+/// Go's `Regexp.Split(s, n)`: the pieces between matches; `n > 0` at most n pieces (the
+/// last holds the rest), `n == 0` none, `n < 0` all. An empty match at the start yields no
+/// empty first piece.
+fn go_split(re: &regex::Regex, s: &str, n: i64) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if s.is_empty() {
+        return vec![String::new()];
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut end) = (0, 0);
+    for found in re.find_iter(s) {
+        if n > 0 && pieces.len() as i64 == n - 1 {
+            break;
+        }
+        end = found.start();
+        if found.end() != 0 {
+            pieces.push(s[start..end].to_string());
+        }
+        start = found.end();
+    }
+    if end != s.len() {
+        pieces.push(s[start..].to_string());
+    }
+    pieces
+}
+
+/// Go's `regexp.QuoteMeta`: a backslash before each of `\.+*?()|[]{}^$`.
+fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Sprig's regex functions (the pattern comes first, the string after it).
+fn regex_functions(map: &mut FuncMap) {
+    map.insert(
+        "regexMatch".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("regexMatch", args, 2)?;
+            // Sprig ignores the compile error here (and only here): no match.
+            let matched =
+                compile("regexMatch", &args[0]).is_ok_and(|re| re.is_match(&text(&args[1])));
+            Ok(Value::Bool(matched))
+        }),
+    );
+    map.insert(
+        "regexFind".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("regexFind", args, 2)?;
+            let s = text(&args[1]);
+            let found = compile("regexFind", &args[0])?
+                .find(&s)
+                .map(|m| m.as_str().to_string());
+            Ok(Value::String(found.unwrap_or_default().into()))
+        }),
+    );
+    map.insert(
+        "regexFindAll".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("regexFindAll", args, 3)?;
+            let s = text(&args[1]);
+            let n = int("regexFindAll", &args[2])?;
+            let re = compile("regexFindAll", &args[0])?;
+            let limit = if n < 0 { usize::MAX } else { n as usize };
+            Ok(strings(
+                re.find_iter(&s).take(limit).map(|m| m.as_str().to_string()),
+            ))
+        }),
+    );
+    map.insert(
+        "regexReplaceAll".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("regexReplaceAll", args, 3)?;
+            let s = text(&args[1]);
+            // `$1`, `${name}` and `$$` expand as in Go's `Regexp.Expand`.
+            let replaced = compile("regexReplaceAll", &args[0])?
+                .replace_all(&s, text(&args[2]).as_str())
+                .into_owned();
+            Ok(Value::String(replaced.into()))
+        }),
+    );
+    map.insert(
+        "regexReplaceAllLiteral".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("regexReplaceAllLiteral", args, 3)?;
+            let s = text(&args[1]);
+            let replaced = compile("regexReplaceAllLiteral", &args[0])?
+                .replace_all(&s, regex::NoExpand(&text(&args[2])))
+                .into_owned();
+            Ok(Value::String(replaced.into()))
+        }),
+    );
+    map.insert(
+        "regexSplit".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("regexSplit", args, 3)?;
+            let re = compile("regexSplit", &args[0])?;
+            let n = int("regexSplit", &args[2])?;
+            Ok(strings(go_split(&re, &text(&args[1]), n)))
+        }),
+    );
+    string_fn(map, "regexQuoteMeta", quote_meta);
+}
+
+/// Sprig's integer math (`int64`, arguments converted as `toInt64` does).
+fn math_functions(map: &mut FuncMap) {
+    fn fold(
+        map: &mut FuncMap,
+        name: &'static str,
+        min_args: usize,
+        f: fn(i64, i64) -> Option<i64>,
+    ) {
+        map.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                if args.len() < min_args {
+                    return Err(err(
+                        name,
+                        format!(
+                            "wrong number of args: want at least {min_args} got {}",
+                            args.len()
+                        ),
+                    ));
+                }
+                let mut numbers = args.iter().map(|a| int(name, a));
+                let mut total = numbers.next().transpose()?.unwrap_or(0);
+                for n in numbers {
+                    // Go's int64 arithmetic wraps; a zero divisor panics in Go.
+                    total = f(total, n?)
+                        .ok_or_else(|| err(name, "runtime error: integer divide by zero"))?;
+                }
+                Ok(Value::Int(total))
+            }),
+        );
+    }
+    fold(map, "add", 0, |a, b| Some(a.wrapping_add(b)));
+    fold(map, "mul", 1, |a, b| Some(a.wrapping_mul(b)));
+    fold(map, "max", 1, |a, b| Some(a.max(b)));
+    fold(map, "min", 1, |a, b| Some(a.min(b)));
+    fold(map, "sub", 2, |a, b| Some(a.wrapping_sub(b)));
+    fold(map, "div", 2, |a, b| {
+        a.checked_div(b)
+            .or_else(|| (b == -1).then(|| a.wrapping_neg()))
+    });
+    fold(map, "mod", 2, |a, b| {
+        a.checked_rem(b).or_else(|| (b == -1).then_some(0))
+    });
+    map.insert(
+        "add1".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("add1", args, 1)?;
+            Ok(Value::Int(int("add1", &args[0])?.wrapping_add(1)))
+        }),
+    );
+}
+
+/// Sprig's list helpers that commit messages use: `uniq`, `sortAlpha`, `has`.
+fn list_functions(map: &mut FuncMap) {
+    map.insert(
+        "uniq".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("uniq", args, 1)?;
+            let mut kept: Vec<Value> = Vec::new();
+            for item in list_of(&args[0]) {
+                if !kept.contains(&item) {
+                    kept.push(item);
+                }
+            }
+            Ok(Value::List(kept.into()))
+        }),
+    );
+    map.insert(
+        "sortAlpha".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("sortAlpha", args, 1)?;
+            let mut items: Vec<String> = list_of(&args[0]).iter().map(text).collect();
+            items.sort();
+            Ok(strings(items))
+        }),
+    );
+    map.insert(
+        "has".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("has", args, 2)?;
+            Ok(Value::Bool(list_of(&args[1]).contains(&args[0])))
+        }),
+    );
 }
 
 #[cfg(test)]
