@@ -277,8 +277,10 @@ impl Repository {
         drop(builder);
         let target = match &options.reference {
             None | Some(CheckoutRef::Branch(_)) => None,
-            Some(CheckoutRef::Tag(tag)) => Some((format!("tag {tag}"), format!("refs/tags/{tag}"))),
-            Some(CheckoutRef::Commit(id)) => Some((format!("commit {id}"), id.clone())),
+            Some(reference @ CheckoutRef::Tag(tag)) => {
+                Some((reference.to_string(), format!("refs/tags/{tag}")))
+            }
+            Some(reference @ CheckoutRef::Commit(id)) => Some((reference.to_string(), id.clone())),
             Some(CheckoutRef::SemVer(range)) => {
                 let tag = Self::semver_tag(&repo, range, &options.auth).map_err(|message| {
                     GitError::Git {
@@ -292,14 +294,12 @@ impl Repository {
                     format!("refs/tags/{tag}"),
                 ))
             }
-            Some(CheckoutRef::Name(name)) => {
+            Some(reference @ CheckoutRef::Name(name)) => {
                 // Fetched by name and read back from FETCH_HEAD: a pull request head or any
-                // other ref the clone's default refspec does not bring.
-                let (name, peeled) = match name.strip_suffix("^{}") {
-                    Some(n) => (n, true),
-                    None => (name.as_str(), false),
-                };
-                let what = format!("ref {name}{}", if peeled { "^{}" } else { "" });
+                // other ref the clone's default refspec does not bring. `^{}` (the commit
+                // an annotated tag points at) is what the checkout below peels to anyway.
+                let name = name.strip_suffix("^{}").unwrap_or(name);
+                let what = reference.to_string();
                 let failed = |message: String| GitError::Git {
                     context: format!("{}: checking out {what}", context()),
                     message,
@@ -359,6 +359,8 @@ impl Repository {
             .map_err(|e| format!("fetching tags: {}", e.message()))?;
         let names = repo.tag_names(None).map_err(|e| e.message().to_string())?;
         let mut tags = Vec::new();
+        // Each name is a `Result<Option<&str>>`: names that are not UTF-8 cannot be a
+        // version and are skipped.
         for name in names.iter().flatten().flatten() {
             // A tag that names no commit (a tagged blob or tree) cannot be checked out.
             let Ok(commit) = repo

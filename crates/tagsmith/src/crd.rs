@@ -780,7 +780,7 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             "must stay inside the repository",
         ));
     }
-    doc.semver_range("spec.git.checkout.ref.semver")?;
+    let checkout_semver = doc.semver_range("spec.git.checkout.ref.semver")?;
     for detached in ["tag", "commit", "semver", "name"] {
         let field = format!("spec.git.checkout.ref.{detached}");
         if doc.str(&field).is_some()
@@ -808,7 +808,7 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
         source,
         checkout_tag: doc.str("spec.git.checkout.ref.tag"),
         checkout_commit: doc.str("spec.git.checkout.ref.commit"),
-        checkout_semver: doc.str("spec.git.checkout.ref.semver"),
+        checkout_semver,
         checkout_name: doc.str("spec.git.checkout.ref.name"),
         checkout_branch: doc
             .str("spec.git.checkout.ref.branch")
