@@ -50,8 +50,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The setter under cargo-fuzz (libFuzzer on stable, no sanitizer) for FUZZ_RUNS inputs
-# with a fixed seed (FUZZ_SEED=0: a new one), from crates/marker-setter/fuzz/seeds and its
-# dictionary; a crash or a failed assertion fails the target.
+# with a fixed seed (FUZZ_SEED=0: a new one), from crates/marker-setter/fuzz/seeds (which
+# keep every input that once failed) and its dictionary; a crash or a failed assertion
+# fails the target.
 FUZZ_RUNS ?= 2000000
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install -q --locked cargo-fuzz --version 0.13.2

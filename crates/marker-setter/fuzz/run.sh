@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the setter with cargo-fuzz for a fixed budget of inputs (default 2,000,000, about
-# 30 s here), from the seed files and the dictionary here, with a fixed random seed so that
-# a CI run repeats a run made before it (FUZZ_SEED=0 picks a new seed each time). The
+# 30 s here), from the seed files and the dictionary here, with a fixed random seed
+# (FUZZ_SEED=0 picks a new one; libFuzzer's order still varies with the file system, so
+# two runs are alike, not identical). The
 # working corpus lives under target/. Stable Rust: the setter has no unsafe code, so
 # libFuzzer runs without a sanitizer (ASan needs nightly).
 set -euo pipefail

@@ -420,9 +420,18 @@ struct LineIndex {
 }
 
 impl LineIndex {
+    /// Lines as YAML (and yaml-rust2, whose line numbers these must match) break them:
+    /// at `\n`, `\r\n` and a lone `\r`. Counting `\n` alone put a marker after a lone
+    /// `\r` on the wrong scalar (found by the fuzzer).
     fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                continue; // the `\n` ends this line
+            }
+            starts.push(i + 1);
+        }
         LineIndex { starts }
     }
 
@@ -550,7 +559,10 @@ fn bind(
             }) if single => {
                 let own = lines.line(text, marker.line + 1);
                 let has_line_comment = span(&events.scalars[*i], lines, text)
-                    .map(|(_, end, _)| text[end..].lines().next().unwrap_or("").contains('#'))
+                    .map(|(_, end, _)| {
+                        let rest = &text[end..];
+                        rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())].contains('#')
+                    })
                     .unwrap_or(false);
                 if has_line_comment {
                     Err((
@@ -682,7 +694,7 @@ fn span(s: &ScalarEvent, lines: &LineIndex, text: &str) -> Result<(usize, usize,
             ))
         }
     };
-    if text[start..end].contains('\n') {
+    if text[start..end].contains(['\n', '\r']) {
         return Err(multiline());
     }
     Ok((start, end, style))
@@ -714,6 +726,33 @@ mod tests {
     }
 
     const M: &str = r#"# {"$imagepolicy": "flux-system:app"}"#;
+
+    #[test]
+    fn lone_carriage_returns_break_lines_as_in_yaml() {
+        // Old Mac line ends, and a stray `\r` before markers: lines are counted as YAML
+        // counts them, so each marker binds its own scalar and the change names its line.
+        let yaml = format!(
+            "x: 1\rlist:\r  {M}\r  - reg.example.com/team/app:1.0.0\r  - keep:1.0.0\ra: reg.example.com/team/app:0.9.0 {M}\rb: keep:2.0.0 # plain\r"
+        );
+        let (text, out) = run(&yaml);
+        assert_eq!(
+            text,
+            yaml.replace("app:1.0.0", "app:1.4.2")
+                .replace("app:0.9.0", "app:1.4.2")
+        );
+        let lines: Vec<usize> = out.objects[0].changes.iter().map(|c| c.line).collect();
+        assert_eq!(lines, [4, 6]);
+        // The fuzzer's case: `\r` inside a line before a marked sequence item.
+        let yaml = format!(
+            "list:\rist:\r\n  - image: \"web:1.0.0\"\n    name: web\n  - image: \"reg.example.com/team/app:1.4.2\" {M}\n"
+        );
+        let out = rewrite_str(yaml.as_bytes(), Path::new("f.yaml"), &policies());
+        assert!(
+            out.new_content.is_none(),
+            "nothing to change: {:?}",
+            out.objects
+        );
+    }
 
     #[test]
     fn full_tag_name_and_digest_markers() {
