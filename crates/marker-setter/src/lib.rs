@@ -36,21 +36,28 @@ pub use rewrite::{
 };
 pub use tree::{apply_tree, plan_tree, FileChanges, SetterResult, TreeOptions, TreePlan};
 
-/// Lines as YAML breaks them (`\n`, `\r\n`, a lone `\r`), without their breaks.
-fn yaml_lines(data: &[u8]) -> Vec<&[u8]> {
+/// The lines of `text` as YAML breaks them, without their breaks: at `\n`, `\r\n` and a
+/// lone `\r`. yaml-rust2 counts lines the same way, so the 1-based `line` of a change or a
+/// warning indexes this list (`str::lines` would not: it keeps a lone `\r` inside a line).
+///
+/// ```
+/// assert_eq!(tagsmith_marker_setter::yaml_lines("a\rb\r\nc\n"), ["a", "b", "c", ""]);
+/// ```
+pub fn yaml_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
     let mut lines = Vec::new();
     let (mut start, mut i) = (0, 0);
-    while i < data.len() {
-        if matches!(data[i], b'\n' | b'\r') {
-            lines.push(&data[start..i]);
-            if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+    while i < bytes.len() {
+        if matches!(bytes[i], b'\n' | b'\r') {
+            lines.push(&text[start..i]);
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
                 i += 1;
             }
             start = i + 1;
         }
         i += 1;
     }
-    lines.push(&data[start..]);
+    lines.push(&text[start..]);
     lines
 }
 
@@ -81,7 +88,12 @@ pub fn fuzz_rewrite(data: &[u8]) {
         .iter()
         .flat_map(|o| o.changes.iter().map(|c| c.line))
         .collect();
-    let (old_lines, new_lines) = (yaml_lines(data), yaml_lines(&new));
+    // Rewritten content is UTF-8, as the input must have been.
+    let (Ok(old_text), Ok(new_text)) = (std::str::from_utf8(data), std::str::from_utf8(&new))
+    else {
+        panic!("a rewrite of content that is not UTF-8");
+    };
+    let (old_lines, new_lines) = (yaml_lines(old_text), yaml_lines(new_text));
     assert_eq!(old_lines.len(), new_lines.len(), "lines added or removed");
     for (i, (old, new)) in old_lines.iter().zip(&new_lines).enumerate() {
         assert!(

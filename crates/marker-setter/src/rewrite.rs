@@ -420,18 +420,15 @@ struct LineIndex {
 }
 
 impl LineIndex {
-    /// Lines as YAML (and yaml-rust2, whose line numbers these must match) break them:
-    /// at `\n`, `\r\n` and a lone `\r`. Counting `\n` alone put a marker after a lone
-    /// `\r` on the wrong scalar (found by the fuzzer).
+    /// Line starts as YAML (and yaml-rust2, whose line numbers these must match) breaks
+    /// lines: [`crate::yaml_lines`]. Counting `\n` alone put a marker after a lone `\r` on
+    /// the wrong scalar (found by the fuzzer).
     fn new(text: &str) -> Self {
-        let bytes = text.as_bytes();
-        let mut starts = vec![0];
-        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
-            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                continue; // the `\n` ends this line
-            }
-            starts.push(i + 1);
-        }
+        let base = text.as_ptr() as usize;
+        let starts = crate::yaml_lines(text)
+            .iter()
+            .map(|line| line.as_ptr() as usize - base)
+            .collect();
         LineIndex { starts }
     }
 

@@ -91,7 +91,11 @@ pub fn check(root: &Path) -> Result<Vec<Finding>, RunError> {
                 continue;
             };
             let display = rel(&path.strip_prefix(&base).unwrap_or(path).to_string_lossy());
-            for (i, line) in text.lines().enumerate() {
+            // Lines as YAML (and the setter's warnings above) count them.
+            for (i, line) in tagsmith_marker_setter::yaml_lines(&text)
+                .into_iter()
+                .enumerate()
+            {
                 if line.contains("$imagepolicy") || line.trim_start().starts_with('#') {
                     continue;
                 }
@@ -175,6 +179,22 @@ mod tests {
             findings[2].message.contains("flux-system:ap"),
             "{findings:#?}"
         );
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_as_in_yaml() {
+        // An unmarked copy after a marked line on an old-Mac file: its own line, its own
+        // number (`str::lines` would see one line holding the marker, and skip it).
+        let dir = tree(&[(
+            "mac.yaml",
+            "a: reg.example.com/team/app:1.0.0 # {\"$imagepolicy\": \"flux-system:app\"}\rb: reg.example.com/team/app:1.0.0\r",
+        )]);
+        let findings = check(dir.path()).unwrap();
+        let got: Vec<(&str, usize, &str)> = findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.line, f.code.as_str()))
+            .collect();
+        assert_eq!(got, [("apps/mac.yaml", 2, "unmarked_image")]);
     }
 
     #[test]
