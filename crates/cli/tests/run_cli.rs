@@ -131,14 +131,11 @@ fn check_gates_on_unmarked_images_and_unknown_policies() {
 
 #[test]
 fn watch_commits_once_and_stops_cleanly_on_sigterm() {
-    use tagsmith_testkit::git::BareRemote;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
-    let work = remote.clone_to("work");
+    let (remote, work) = example_remote();
     let cache = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tagsmith"))
         .args(["run", ".", "--watch", "--snapshot"])
-        .arg(root.join("tags.snapshot.yaml"))
+        .arg(snapshot())
         .arg("--cache-dir")
         .arg(cache.path())
         .current_dir(&work)
@@ -199,30 +196,18 @@ fn run_from_url(url: &str, snapshot: &Path) {
 
 #[test]
 fn url_without_branch_works_on_the_automations_branch() {
-    use tagsmith_testkit::git::{git, BareRemote};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
+    use tagsmith_testkit::git::git;
     // The CRDs on the default branch (main) point the automation (checkout and push) at
     // `release`, which exists on the remote with the manifests as they were.
-    let work = remote.clone_to("setup");
+    let (remote, work) = example_remote();
     git(&work, &["push", "-q", "origin", "main:release"]);
-    let crd = work.join("clusters/prod/image-automation.yaml");
-    let text = std::fs::read_to_string(&crd).expect("read");
-    let text = text
-        .replace(
-            CHECKOUT_MAIN,
-            "    checkout:\n      ref:\n        branch: release",
-        )
-        .replace(
-            "    push:\n      branch: main",
-            "    push:\n      branch: release",
-        );
-    assert_eq!(text.matches("branch: release").count(), 2);
-    std::fs::write(&crd, text).expect("write");
+    point_automation(&work, "branch: release", "release");
+    let crd = std::fs::read_to_string(work.join(AUTOMATION)).expect("read");
+    assert_eq!(crd.matches("branch: release").count(), 2);
     git(&work, &["commit", "-qam", "automation on release"]);
     git(&work, &["push", "-q", "origin", "main"]);
 
-    run_from_url(&remote.url(), &root.join("tags.snapshot.yaml"));
+    run_from_url(&remote.url(), &snapshot());
     // The update landed on release; main has only the CRD edit on top of the initial commit.
     assert_eq!(remote.log("main").len(), 2);
     let release = remote.log("release");
@@ -319,10 +304,8 @@ fn suspended_objects_are_left_alone() {
 /// `checkout_ref` (YAML under `ref:`), pushing to `auto`. Runs with `--url` and checks
 /// that `auto` is the initial commit plus the update, and main is untouched.
 fn assert_url_run_checks_out_initial(first_tag: &str, later_tag: &str, checkout_ref: &str) {
-    use tagsmith_testkit::git::{git, BareRemote};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let remote = BareRemote::from_tree(&root.join("gitops"));
-    let work = remote.clone_to("setup");
+    use tagsmith_testkit::git::git;
+    let (remote, work) = example_remote();
     git(&work, &["tag", first_tag]);
     let deployment = work.join("apps/checkout/deployment.yaml");
     let text = std::fs::read_to_string(&deployment).expect("read");
@@ -331,23 +314,12 @@ fn assert_url_run_checks_out_initial(first_tag: &str, later_tag: &str, checkout_
         text.replace("checkout:1.2.3", "checkout:1.3.0"),
     )
     .expect("write");
-    let crd = work.join("clusters/prod/image-automation.yaml");
-    let text = std::fs::read_to_string(&crd).expect("read");
-    let text = text
-        .replace(
-            CHECKOUT_MAIN,
-            &format!("    checkout:\n      ref:\n        {checkout_ref}"),
-        )
-        .replace(
-            "    push:\n      branch: main",
-            "    push:\n      branch: auto",
-        );
-    std::fs::write(&crd, text).expect("write");
+    point_automation(&work, checkout_ref, "auto");
     git(&work, &["commit", "-qam", "main moves on"]);
     git(&work, &["tag", later_tag]);
     git(&work, &["push", "-q", "--tags", "origin", "main"]);
 
-    run_from_url(&remote.url(), &root.join("tags.snapshot.yaml"));
+    run_from_url(&remote.url(), &snapshot());
     let auto = remote.log("auto");
     assert_eq!(auto.len(), 2, "{checkout_ref}: {auto:?}");
     assert!(auto[0].starts_with("Update images"), "{auto:?}");
@@ -423,6 +395,31 @@ fn a_tag_checkout_without_a_push_branch_is_refused_with_its_line() {
     );
 }
 
+/// The example's automation, relative to the repository.
+const AUTOMATION: &str = "clusters/prod/image-automation.yaml";
+
+/// The examples' tag snapshot.
+fn snapshot() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tags.snapshot.yaml")
+}
+
+/// Points the example automation in `work` at `checkout_ref` (YAML under `ref:`) and
+/// makes it push to `push_branch`.
+fn point_automation(work: &Path, checkout_ref: &str, push_branch: &str) {
+    let crd = work.join(AUTOMATION);
+    let text = std::fs::read_to_string(&crd).expect("read");
+    let edited = text
+        .replace(
+            CHECKOUT_MAIN,
+            &format!("    checkout:\n      ref:\n        {checkout_ref}"),
+        )
+        .replace(
+            "    push:\n      branch: main",
+            &format!("    push:\n      branch: {push_branch}"),
+        );
+    std::fs::write(&crd, edited).expect("write");
+}
+
 /// The example repository as a bare remote, and a clone of it to run in.
 fn example_remote() -> (tagsmith_testkit::git::BareRemote, std::path::PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gitops");
@@ -445,10 +442,9 @@ fn assert_pushed_one_update(out: &Output, remote: &tagsmith_testkit::git::BareRe
 
 /// `tagsmith run . --no-cache --snapshot examples/tags.snapshot.yaml EXTRA` in `work`.
 fn run_checkout(work: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
-    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tags.snapshot.yaml");
     Command::new(env!("CARGO_BIN_EXE_tagsmith"))
         .args(["run", ".", "--no-cache", "--snapshot"])
-        .arg(snapshot)
+        .arg(snapshot())
         .args(extra)
         .envs(env.iter().copied())
         .current_dir(work)
