@@ -3,30 +3,9 @@
 //! connection), and HTTPS basic auth or tokens. Secrets never print.
 
 use std::cell::Cell;
-use std::fmt;
 use std::path::PathBuf;
 
-/// A secret string; `Debug` and `Display` print `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret, for the one call that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use tagsmith_secret::Secret;
 
 /// Where an SSH private key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
