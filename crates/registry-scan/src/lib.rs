@@ -18,6 +18,7 @@
 //! # }).unwrap();
 //! ```
 
+mod cache;
 mod docker_config;
 mod error;
 mod oci;
@@ -25,6 +26,7 @@ mod scan;
 mod secret;
 mod snapshot;
 
+pub use cache::{CacheOutcome, CachedTagSource, CachedTags, ScanCache};
 pub use docker_config::credentials_for;
 pub use error::ScanError;
 pub use oci::{OciTagSource, RegistryOptions, RetryPolicy};
