@@ -43,11 +43,24 @@ struct HelperAnswer {
 
 /// The credentials the config file holds for `registry` (`Anonymous` when none).
 pub fn credentials_for(path: &Path, registry: &str) -> Result<Credentials, ScanError> {
-    let config_error = |message: String| ScanError::Config {
+    let text = std::fs::read_to_string(path).map_err(|e| ScanError::Config {
         path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    credentials_from_json(&path.display().to_string(), &text, registry)
+}
+
+/// The credentials a Docker config's text holds for `registry`; `source` names the text in
+/// errors (a file, a secret).
+pub fn credentials_from_json(
+    source: &str,
+    text: &str,
+    registry: &str,
+) -> Result<Credentials, ScanError> {
+    let config_error = |message: String| ScanError::Config {
+        path: source.to_string(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| config_error(e.to_string()))?;
     let config: ConfigFile = serde_json::from_str(&text)
         .map_err(|e| config_error(format!("not a Docker config.json: {e}")))?;
     let wanted = normalize(registry);

@@ -27,7 +27,7 @@ mod secret;
 mod snapshot;
 
 pub use cache::{CacheOutcome, CachedTagSource, CachedTags, ScanCache};
-pub use docker_config::credentials_for;
+pub use docker_config::{credentials_for, credentials_from_json};
 pub use error::ScanError;
 pub use oci::{OciTagSource, RegistryOptions, RetryPolicy};
 pub use scan::{scan, scan_many, ScanRequest, ScanResult, LATEST_TAGS};

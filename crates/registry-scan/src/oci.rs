@@ -1,6 +1,6 @@
 //! The registry [`TagSource`] on `oci-client`: paging, auth, retries.
 
-use crate::docker_config::credentials_for;
+use crate::docker_config::{credentials_for, credentials_from_json};
 use crate::secret::Credentials;
 use crate::secret::Secret;
 use crate::{ScanError, TagSource};
@@ -87,8 +87,11 @@ pub(crate) fn next_link(value: &str) -> Option<String> {
 pub struct RegistryOptions {
     /// Plain HTTP (Flux's `spec.insecure`); only when asked.
     pub insecure: bool,
-    /// Extra PEM CA certificates to trust (Flux's `certSecretRef`).
+    /// Extra PEM CA certificates to trust, from a file.
     pub ca_bundle: Option<PathBuf>,
+    /// Extra PEM CA certificates to trust, in memory (Flux's `certSecretRef` `ca.crt`),
+    /// with where they came from for errors.
+    pub ca_pem: Option<(String, Vec<u8>)>,
     /// Connect and read timeout per request.
     pub timeout: Duration,
     /// Credentials.
@@ -104,6 +107,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             insecure: false,
             ca_bundle: None,
+            ca_pem: None,
             timeout: Duration::from_secs(30),
             credentials: Credentials::Anonymous,
             retry: RetryPolicy::default(),
@@ -150,12 +154,22 @@ impl OciTagSource {
             .read_timeout(options.timeout)
             .connect_timeout(options.timeout)
             .user_agent(concat!("tagsmith/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &options.ca_bundle {
+        let ca = match (&options.ca_bundle, &options.ca_pem) {
+            (Some(path), _) => Some((
+                path.display().to_string(),
+                std::fs::read(path).map_err(|e| ScanError::Config {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?,
+            )),
+            (None, Some((source, data))) => Some((source.clone(), data.clone())),
+            (None, None) => None,
+        };
+        if let Some((source, data)) = ca {
             let config_error = |message: String| ScanError::Config {
-                path: path.display().to_string(),
+                path: source.clone(),
                 message,
             };
-            let data = std::fs::read(path).map_err(|e| config_error(e.to_string()))?;
             let certs = reqwest::Certificate::from_pem_bundle(&data)
                 .map_err(|e| config_error(format!("not a PEM CA bundle: {e}")))?;
             if certs.is_empty() {
@@ -201,10 +215,15 @@ impl OciTagSource {
     fn auth_for(&self, reference: &Reference) -> Result<RegistryAuth, ScanError> {
         let credentials = match &self.options.credentials {
             Credentials::DockerConfig(path) => credentials_for(path, reference.resolve_registry())?,
+            Credentials::DockerConfigJson { source, json } => {
+                credentials_from_json(source, json.expose(), reference.resolve_registry())?
+            }
             other => other.clone(),
         };
         Ok(match credentials {
-            Credentials::Anonymous | Credentials::DockerConfig(_) => RegistryAuth::Anonymous,
+            Credentials::Anonymous
+            | Credentials::DockerConfig(_)
+            | Credentials::DockerConfigJson { .. } => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => {
                 RegistryAuth::Basic(username, password.expose().to_string())
             }

@@ -22,4 +22,12 @@ pub enum Credentials {
     /// A Docker `config.json` (`auths`, `credHelpers`, `credsStore`), as in a Kubernetes
     /// `kubernetes.io/dockerconfigjson` secret.
     DockerConfig(PathBuf),
+    /// The text of a Docker `config.json` held in memory (a Kubernetes secret's
+    /// `.dockerconfigjson` key read from elsewhere); `source` names it in errors.
+    DockerConfigJson {
+        /// Where it came from, e.g. `secret flux-system:regcred`.
+        source: String,
+        /// The JSON.
+        json: Secret,
+    },
 }
