@@ -1,7 +1,8 @@
 //! The `tagsmith` command line: a thin layer over the `tagsmith` crate.
 //!
 //! Each subcommand lives in its own module with its clap `Args` and a `run` function.
-//! Exit codes: 0 done (changed or not), 1 failure, 2 bad input (see [`exit`]).
+//! Exit codes: 0 done (changed or not), 1 a failure or some object failed, 2 bad
+//! command-line input (see [`exit`]).
 
 mod exit;
 mod policy;
@@ -41,11 +42,25 @@ fn main() -> ExitCode {
     // so stdout stays the report.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colours only for a person at a terminal: escape codes in a CI log or a file are noise.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+    // A bug must not greet the user with a backtrace: one line, and where to report it.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        exit::warn_line(
+            "internal error",
+            &format!("{info}{location}; this is a bug in tagsmith, please report it"),
+        );
+    }));
     let result = match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Set(args) => set::run(args),

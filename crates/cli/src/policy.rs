@@ -70,9 +70,11 @@ fn select(args: SelectArgs) -> anyhow::Result<ExitCode> {
             .map_err(bad_input)?,
         None => {
             let mut text = String::new();
+            // Tags are text: bytes that are not UTF-8 are bad input, not a failure.
             std::io::stdin()
                 .read_to_string(&mut text)
-                .context("reading tags from stdin")?;
+                .context("reading tags from stdin (one UTF-8 tag per line)")
+                .map_err(bad_input)?;
             text
         }
     };
@@ -83,9 +85,9 @@ fn select(args: SelectArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let explanation = policy.explain_excluding(&tags, &exclusions, args.top)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&explanation)?)?;
     } else {
-        println!("{}", explanation.latest);
+        crate::outln!("{}", explanation.latest)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,10 +71,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             other => other.into(),
         })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&result)?)?;
     } else {
         for tag in &result.tags {
-            println!("{tag}");
+            crate::outln!("{tag}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -53,19 +53,23 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
     }
     let result = plan.result();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(result)?);
+        crate::outln!("{}", serde_json::to_string_pretty(result)?)?;
     } else if args.dry_run {
-        print!("{}", plan.unified_diff());
+        crate::exit::out(&plan.unified_diff())?;
     } else {
         for (file, _, change) in result.changes() {
-            println!(
+            crate::outln!(
                 "{}:{}: {} -> {} ({})",
-                file.path, change.line, change.old_value, change.new_value, change.setter
-            );
+                file.path,
+                change.line,
+                change.old_value,
+                change.new_value,
+                change.setter
+            )?;
         }
     }
     for w in &result.warnings {
-        eprintln!("tagsmith: warning: {w}");
+        crate::exit::warn_line("warning", &w.to_string());
     }
     Ok(ExitCode::SUCCESS)
 }

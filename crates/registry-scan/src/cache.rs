@@ -314,7 +314,8 @@ mod tests {
     fn a_failing_registry_falls_back_to_an_old_entry_marked_stale() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ScanCache::new(dir.path(), true);
-        let source = CachedTagSource::new(Arc::new(Failing), cache.clone(), Duration::from_secs(60));
+        let source =
+            CachedTagSource::new(Arc::new(Failing), cache.clone(), Duration::from_secs(60));
         let rt = rt();
         assert!(rt.block_on(source.list_tags("reg/app")).is_err());
         cache.store(&CachedTags {
@@ -324,7 +325,10 @@ mod tests {
         });
         assert_eq!(rt.block_on(source.list_tags("reg/app")).unwrap(), ["1.0.0"]);
         match source.outcome("reg/app") {
-            Some(CacheOutcome::Stale { scanned_at: 1, error }) => {
+            Some(CacheOutcome::Stale {
+                scanned_at: 1,
+                error,
+            }) => {
                 assert!(error.contains("reg/app"), "{error}")
             }
             other => panic!("{other:?}"),

@@ -61,7 +61,7 @@ pub fn credentials_from_json(
         path: source.to_string(),
         message,
     };
-    let config: ConfigFile = serde_json::from_str(&text)
+    let config: ConfigFile = serde_json::from_str(text)
         .map_err(|e| config_error(format!("not a Docker config.json: {e}")))?;
     let wanted = normalize(registry);
     if let Some(entry) = config

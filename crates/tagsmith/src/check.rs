@@ -5,7 +5,6 @@
 //!   by `:` or `@` and carrying no marker;
 //! - a marker naming a policy that does not exist.
 
-use crate::crd::FluxObjects;
 use crate::RunError;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -28,8 +27,7 @@ pub struct Finding {
 
 /// Checks every automation's `update.path` under `root`.
 pub fn check(root: &Path) -> Result<Vec<Finding>, RunError> {
-    let objects = FluxObjects::load_tree(root)?;
-    objects.validate()?;
+    let objects = crate::sources::load_tree(root).objects;
     let images: BTreeMap<String, String> = objects
         .policies
         .iter()
@@ -37,11 +35,20 @@ pub fn check(root: &Path) -> Result<Vec<Finding>, RunError> {
             let repo = objects
                 .repositories
                 .iter()
-                .find(|r| r.origin.key() == p.repository)?;
+                .find(|r| r.origin.key == p.repository)?;
             Some((p.origin.key(), repo.image.clone()))
         })
         .collect();
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = objects
+        .failures
+        .iter()
+        .map(|f| Finding {
+            path: f.error.file.clone().unwrap_or_default(),
+            line: f.error.line.unwrap_or(0),
+            code: f.error.code.clone(),
+            message: f.error.message.clone(),
+        })
+        .collect();
     let mut paths: Vec<String> = objects
         .automations
         .iter()
@@ -57,8 +64,14 @@ pub fn check(root: &Path) -> Result<Vec<Finding>, RunError> {
             images
                 .keys()
                 .map(|k| (k.clone(), "example.invalid/check:0")),
-        )?;
-        let plan = plan_tree(&base, &policies, &TreeOptions::default())?;
+        )
+        .map_err(|e| RunError::Config {
+            message: e.to_string(),
+        })?;
+        let plan =
+            plan_tree(&base, &policies, &TreeOptions::default()).map_err(|e| RunError::Config {
+                message: e.to_string(),
+            })?;
         let prefix = update_path.trim_start_matches("./").trim_matches('/');
         let rel = |p: &str| {
             if prefix.is_empty() || prefix == "." {

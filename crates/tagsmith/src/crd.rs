@@ -1,10 +1,18 @@
 //! Flux's own CRDs, read from YAML: `ImageRepository`, `ImagePolicy`,
-//! `ImageUpdateAutomation` (`image.toolkit.fluxcd.io/v1beta1`, `v1beta2`, `v1`) and
-//! `GitRepository` (`source.toolkit.fluxcd.io`). Where the versions differ, both spellings
-//! are read (v1beta1's `spec.update.setters` strategy name, `spec.git.checkout.branch`).
+//! `ImageUpdateAutomation` (`image.toolkit.fluxcd.io/v1beta1`, `v1beta2`, `v1`),
+//! `GitRepository` (`source.toolkit.fluxcd.io`) and `Kustomization`
+//! (`kustomize.toolkit.fluxcd.io`), plus the `Namespace`, `ConfigMap` and `Secret` objects
+//! they may refer to. Where the versions differ, both spellings are read (v1beta1's
+//! `spec.update.setters` strategy name, `spec.git.checkout.branch`).
+//!
+//! Reading never stops at a bad object: an object that cannot be used (a bad range, a name
+//! Kubernetes would refuse, an unsupported apiVersion, a file that does not parse) becomes a
+//! [`ObjectFailure`] naming its file, line and field, and every other object is read, as the
+//! API server refuses one object and applies the rest.
 
+use crate::error::ObjectError;
+use crate::names::{validate_name, validate_namespace, ObjectKey};
 use crate::yaml::{parse_documents, Node};
-use crate::RunError;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,23 +22,56 @@ use tagsmith_image_policy_core::{
     FilterTags, Order, PolicyKind, PolicySpec, DEFAULT_EXCLUSION_LIST,
 };
 
-/// `namespace/name` of an object, with where it was read.
+/// The API versions of the Flux groups that tagsmith reads (Flux 2.0 to 2.7).
+pub const FLUX_API_VERSIONS: [&str; 3] = ["v1beta1", "v1beta2", "v1"];
+
+/// The kinds of `image.toolkit.fluxcd.io`.
+const IMAGE_KINDS: [&str; 3] = ["ImageRepository", "ImagePolicy", "ImageUpdateAutomation"];
+
+/// Where an object was read, and its validated `namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Origin {
-    /// `metadata.namespace` (`default` when absent, as kubectl applies it).
-    pub namespace: String,
-    /// `metadata.name`.
-    pub name: String,
-    /// File the object was read from.
+    /// `metadata.namespace` (`default` when absent, as kubectl applies it) and
+    /// `metadata.name`, validated as Kubernetes names.
+    pub key: ObjectKey,
+    /// The file the object was read from, relative to the tree it was read from.
     pub file: PathBuf,
-    /// Line its document starts on.
+    /// The line its document starts on.
     pub line: usize,
+    /// `apiVersion`, e.g. `image.toolkit.fluxcd.io/v1beta2`.
+    pub api_version: String,
 }
 
 impl Origin {
     /// `namespace:name`, the form setter markers use.
     pub fn key(&self) -> String {
-        format!("{}:{}", self.namespace, self.name)
+        self.key.to_string()
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        self.key.namespace()
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        self.key.name()
+    }
+
+    /// `file:line`.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file.display(), self.line)
+    }
+
+    /// An error about this object's `field`, at its document's line.
+    pub fn error(&self, code: &str, field: &str, reason: impl AsRef<str>) -> ObjectError {
+        ObjectError::at(
+            code,
+            &self.file.display().to_string(),
+            self.line,
+            field,
+            reason,
+        )
     }
 }
 
@@ -43,14 +84,19 @@ pub struct ImageRepository {
     pub image: String,
     /// `spec.interval`.
     pub interval: Duration,
+    /// `spec.timeout`: the bound on one whole scan (Flux's default: the interval).
+    pub timeout: Duration,
     /// `spec.exclusionList` (Flux's default when absent).
     pub exclusion_list: Vec<String>,
     /// `spec.insecure`.
     pub insecure: bool,
-    /// `spec.secretRef.name`: a Docker config secret.
-    pub secret_ref: Option<String>,
-    /// `spec.certSecretRef.name`: CA certificates.
-    pub cert_secret_ref: Option<String>,
+    /// `spec.secretRef.name`: a Docker config secret in the repository's namespace.
+    pub secret_ref: Option<ObjectKey>,
+    /// `spec.certSecretRef.name`: CA certificates, in the repository's namespace.
+    pub cert_secret_ref: Option<ObjectKey>,
+    /// `spec.accessFrom.namespaceSelectors`: which other namespaces' policies may use it
+    /// (`None`: only its own namespace).
+    pub access_from: Option<Vec<LabelSelector>>,
     /// `spec.suspend`: no scans; the last (cached) scan stands, as Flux keeps its status.
     pub suspend: bool,
 }
@@ -71,8 +117,8 @@ pub enum DigestReflection {
 pub struct ImagePolicyObject {
     /// Where it was read.
     pub origin: Origin,
-    /// `spec.imageRepositoryRef` as `namespace:name`.
-    pub repository: String,
+    /// `spec.imageRepositoryRef` (namespace: the policy's unless given).
+    pub repository: ObjectKey,
     /// The selection spec.
     pub spec: PolicySpec,
     /// `spec.digestReflectionPolicy`.
@@ -91,8 +137,8 @@ pub struct Automation {
     pub origin: Origin,
     /// `spec.interval`.
     pub interval: Duration,
-    /// `spec.sourceRef` as `namespace:name` of a GitRepository.
-    pub source: Option<String>,
+    /// `spec.sourceRef` of a GitRepository (namespace: the automation's unless given).
+    pub source: Option<ObjectKey>,
     /// `spec.git.checkout.ref.branch`.
     pub checkout_branch: Option<String>,
     /// `spec.git.checkout.ref.tag` (HEAD detached; a push branch is then required).
@@ -112,8 +158,8 @@ pub struct Automation {
     pub message_template: Option<String>,
     /// `spec.git.commit.messageTemplateValues`.
     pub message_template_values: BTreeMap<String, String>,
-    /// `spec.git.commit.signingKey.secretRef.name`.
-    pub signing_key_secret: Option<String>,
+    /// `spec.git.commit.signingKey.secretRef.name`, in the automation's namespace.
+    pub signing_key_secret: Option<ObjectKey>,
     /// `spec.git.push.branch`.
     pub push_branch: Option<String>,
     /// `spec.git.push.refspec`.
@@ -121,12 +167,20 @@ pub struct Automation {
     /// `spec.git.push.options`, as `git push -o` takes them: `key=value`, or `key` for an
     /// empty value (GitLab's `merge_request.create: ""`).
     pub push_options: Vec<String>,
-    /// `spec.update.path`, relative to the repository root.
+    /// `spec.update.path`, relative to the repository root (never absolute, never `..`).
     pub update_path: String,
     /// `spec.policySelector` (`matchLabels` and `matchExpressions`).
     pub policy_selector: LabelSelector,
     /// `spec.suspend`: Flux leaves a suspended automation alone; so does `run`.
     pub suspend: bool,
+}
+
+impl Automation {
+    /// Whether the object is of an API version whose controllers rendered `.Updated` in
+    /// commit templates (`v1beta1` and `v1beta2`, up to Flux 2.6).
+    pub fn renders_updated(&self) -> bool {
+        !self.origin.api_version.ends_with("/v1")
+    }
 }
 
 /// A Kubernetes label selector (`matchLabels` and `matchExpressions`), as
@@ -219,8 +273,60 @@ pub struct GitRepositoryObject {
     pub semver: Option<String>,
     /// `spec.ref.name`.
     pub name: Option<String>,
-    /// `spec.secretRef.name`.
-    pub secret_ref: Option<String>,
+    /// `spec.secretRef.name`, in the GitRepository's namespace.
+    pub secret_ref: Option<ObjectKey>,
+}
+
+/// A Flux `Kustomization` (`kustomize.toolkit.fluxcd.io`): what a cluster applies from the
+/// repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct KustomizationObject {
+    /// Where it was read.
+    pub origin: Origin,
+    /// `spec.path`, relative to the repository root (`./` when absent).
+    pub path: String,
+    /// `spec.sourceRef` (kind and `namespace:name`).
+    pub source: Option<(String, ObjectKey)>,
+    /// `spec.postBuild.substitute`.
+    pub substitute: BTreeMap<String, String>,
+    /// `spec.postBuild.substituteFrom`: kind (`ConfigMap` or `Secret`), name (in the
+    /// Kustomization's namespace), optional.
+    pub substitute_from: Vec<(String, ObjectKey, bool)>,
+    /// `spec.suspend`.
+    pub suspend: bool,
+}
+
+/// A plain Kubernetes object tagsmith reads for what Flux objects refer to: `Namespace`
+/// labels (for `accessFrom`), `ConfigMap` and `Secret` data (for `substituteFrom`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlainObject {
+    /// `Namespace`, `ConfigMap` or `Secret`.
+    pub kind: String,
+    /// Namespace (empty for a Namespace) and name.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `data` (Secret values decoded from base64) and `stringData`; values that SOPS
+    /// encrypted (`ENC[...]`) are left out.
+    pub data: BTreeMap<String, String>,
+    /// Where it was read.
+    pub file: PathBuf,
+    /// The line its document starts on.
+    pub line: usize,
+}
+
+/// An object (or a file) that could not be used, and why. It fails alone.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectFailure {
+    /// The kind (`ImagePolicy`...), or `file` for a file that could not be read.
+    pub kind: String,
+    /// `namespace:name`, when it could be read.
+    pub object: Option<String>,
+    /// Why.
+    pub error: ObjectError,
 }
 
 /// Everything read from a tree.
@@ -234,9 +340,19 @@ pub struct FluxObjects {
     pub automations: Vec<Automation>,
     /// GitRepositories.
     pub git_repositories: Vec<GitRepositoryObject>,
+    /// Flux Kustomizations.
+    pub kustomizations: Vec<KustomizationObject>,
+    /// Namespaces, ConfigMaps and Secrets.
+    pub plain: Vec<PlainObject>,
+    /// Objects and files that could not be used.
+    pub failures: Vec<ObjectFailure>,
+    /// Things read but not acted on (never silently): one line each.
+    pub warnings: Vec<String>,
 }
 
-/// Parses a Flux/Kubernetes duration (`1m`, `5m30s`, `1h`, `500ms`).
+/// Parses a Kubernetes/Go duration (`1m`, `5m30s`, `1h`, `500ms`, `1.5h`); `None` for
+/// anything else, including values too large to represent (no panic on
+/// `99999999999999999999h`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -250,16 +366,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
+            .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => number / 1000.0,
-            "s" => number,
-            "m" => number * 60.0,
-            "h" => number * 3600.0,
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
             _ => return None,
         };
-        total += Duration::from_secs_f64(seconds);
+        total = total.checked_add(Duration::try_from_secs_f64(number * scale).ok()?)?;
         rest = &rest[unit_len..];
     }
     Some(total)
@@ -286,14 +404,27 @@ struct Doc<'a> {
     node: &'a Node,
 }
 
+type Read<T> = Result<T, ObjectError>;
+
 impl Doc<'_> {
-    fn invalid(&self, node: Option<&Node>, field: &str, message: impl Into<String>) -> RunError {
-        RunError::InvalidObject {
-            file: self.file.to_path_buf(),
-            line: node.map_or(self.node.line(), Node::line),
-            field: field.to_string(),
-            message: message.into(),
-        }
+    fn invalid(&self, node: Option<&Node>, field: &str, message: impl AsRef<str>) -> ObjectError {
+        self.invalid_code("invalid_object", node, field, message)
+    }
+
+    fn invalid_code(
+        &self,
+        code: &str,
+        node: Option<&Node>,
+        field: &str,
+        message: impl AsRef<str>,
+    ) -> ObjectError {
+        ObjectError::at(
+            code,
+            &self.file.display().to_string(),
+            node.map_or(self.node.line(), Node::line),
+            field,
+            message,
+        )
     }
 
     fn str(&self, path: &str) -> Option<String> {
@@ -305,21 +436,21 @@ impl Doc<'_> {
 
     /// A semver range field, checked now so that a bad range is reported with its line
     /// before anything is cloned.
-    fn semver_range(&self, path: &str) -> Result<Option<String>, RunError> {
+    fn semver_range(&self, path: &str) -> Read<Option<String>> {
         let Some(range) = self.str(path) else {
             return Ok(None);
         };
         tagsmith_image_policy_core::Constraints::parse(&range)
-            .map_err(|e| self.invalid(self.node.at(path), path, e.to_string()))?;
+            .map_err(|e| self.invalid_code(e.code(), self.node.at(path), path, e.to_string()))?;
         Ok(Some(range))
     }
 
-    fn required(&self, path: &str) -> Result<String, RunError> {
+    fn required(&self, path: &str) -> Read<String> {
         self.str(path)
             .ok_or_else(|| self.invalid(self.node.at(path), path, "is required"))
     }
 
-    fn duration(&self, path: &str, default: Duration) -> Result<Duration, RunError> {
+    fn duration(&self, path: &str, default: Duration) -> Read<Duration> {
         match self.str(path) {
             None => Ok(default),
             Some(text) => parse_duration(&text).ok_or_else(|| {
@@ -332,7 +463,7 @@ impl Doc<'_> {
         }
     }
 
-    fn bool(&self, path: &str) -> Result<bool, RunError> {
+    fn bool(&self, path: &str) -> Read<bool> {
         match self.str(path).as_deref() {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
@@ -362,8 +493,30 @@ impl Doc<'_> {
             .is_some_and(|v| matches!(v, "true" | "True" | "TRUE"))
     }
 
+    /// A reference to another object: `name` at `path.name` (validated), in `namespace`.
+    fn reference(&self, path: &str, namespace: &str) -> Read<Option<ObjectKey>> {
+        let field = format!("{path}.name");
+        let Some(name) = self.str(&field) else {
+            return Ok(None);
+        };
+        let key = ObjectKey::new(namespace, &name)
+            .map_err(|e| self.invalid(self.node.at(&field), &field, e))?;
+        Ok(Some(key))
+    }
+
+    /// A reference that may name another namespace (`path.namespace`).
+    fn reference_across(&self, path: &str, own_namespace: &str) -> Read<Option<ObjectKey>> {
+        let ns_field = format!("{path}.namespace");
+        let namespace = self
+            .str(&ns_field)
+            .unwrap_or_else(|| own_namespace.to_string());
+        validate_namespace(&namespace)
+            .map_err(|e| self.invalid(self.node.at(&ns_field), &ns_field, e))?;
+        self.reference(path, &namespace)
+    }
+
     /// A Kubernetes label selector at `path`, validated as the API server validates it.
-    fn label_selector(&self, path: &str) -> Result<LabelSelector, RunError> {
+    fn label_selector(&self, path: &str) -> Read<LabelSelector> {
         let labels_path = format!("{path}.matchLabels");
         let expressions_path = format!("{path}.matchExpressions");
         let mut selector = LabelSelector {
@@ -453,30 +606,52 @@ impl Doc<'_> {
         }
     }
 
-    fn origin(&self) -> Result<Origin, RunError> {
+    fn origin(&self, api_version: &str) -> Read<Origin> {
+        let namespace = self
+            .str("metadata.namespace")
+            .unwrap_or_else(|| "default".into());
+        validate_namespace(&namespace).map_err(|e| {
+            self.invalid(self.node.at("metadata.namespace"), "metadata.namespace", e)
+        })?;
+        let name = self.required("metadata.name")?;
+        validate_name(&name)
+            .map_err(|e| self.invalid(self.node.at("metadata.name"), "metadata.name", e))?;
         Ok(Origin {
-            namespace: self
-                .str("metadata.namespace")
-                .unwrap_or_else(|| "default".into()),
-            name: self.required("metadata.name")?,
+            key: ObjectKey::new(&namespace, &name)
+                .map_err(|e| self.invalid(None, "metadata", e))?,
             file: self.file.to_path_buf(),
             line: self.node.line(),
+            api_version: api_version.to_string(),
         })
+    }
+
+    /// `namespace:name` as far as it can be read, for naming a failed object.
+    fn loose_key(&self) -> Option<String> {
+        let name = self.str("metadata.name")?;
+        let namespace = self
+            .str("metadata.namespace")
+            .unwrap_or_else(|| "default".into());
+        Some(crate::error::one_line(&format!("{namespace}:{name}"), 120))
     }
 }
 
 impl FluxObjects {
+    /// The GitRepository an automation's `sourceRef` names.
+    pub fn source_of(&self, automation: &Automation) -> Option<&GitRepositoryObject> {
+        let source = automation.source.as_ref()?;
+        self.git_repositories
+            .iter()
+            .find(|g| &g.origin.key == source)
+    }
+
     /// The branch an automation works on, resolved as Flux does:
     /// `spec.git.checkout.ref.branch`, else the `spec.ref.branch` of the GitRepository its
     /// `sourceRef` names.
     pub fn branch_of<'a>(&'a self, automation: &'a Automation) -> Option<&'a str> {
-        automation.checkout_branch.as_deref().or_else(|| {
-            let source = automation.source.as_deref()?;
-            self.git_repositories
-                .iter()
-                .find(|g| g.origin.key() == source)
-                .and_then(|g| g.branch.as_deref())
-        })
+        automation
+            .checkout_branch
+            .as_deref()
+            .or_else(|| self.source_of(automation)?.branch.as_deref())
     }
 
     /// The one branch every automation that names a branch works on; `None` when none
@@ -501,11 +676,7 @@ impl FluxObjects {
             &a.checkout_branch,
         )
         .or_else(|| {
-            let source = automation.source.as_deref()?;
-            let g = self
-                .git_repositories
-                .iter()
-                .find(|g| g.origin.key() == source)?;
+            let g = self.source_of(automation)?;
             pick_ref(&g.commit, &g.name, &g.semver, &g.tag, &g.branch)
         })
     }
@@ -518,114 +689,219 @@ impl FluxObjects {
         refs.all(|r| r == first).then_some(first)
     }
 
-    /// Reads every `.yaml`/`.yml` file under `root` (skipping `.git`). Files that are not
-    /// YAML, or YAML without Flux objects, are ignored; a Flux object that is invalid is an
-    /// error naming `file:line` and the field.
-    pub fn load_tree(root: &Path) -> Result<Self, RunError> {
-        let mut files: Vec<PathBuf> = ignore::WalkBuilder::new(root)
-            .standard_filters(false)
-            .hidden(false)
-            .filter_entry(|e| e.file_name() != ".git")
-            .build()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-            .map(|e| e.into_path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        let mut objects = FluxObjects::default();
-        for file in files {
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            if !text.contains("toolkit.fluxcd.io") {
-                continue;
-            }
-            let display = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
-            objects.add_text(&display, &text)?;
-        }
-        Ok(objects)
-    }
-
     /// Reads the Flux objects of a separate config file (multi-document YAML), for
     /// repositories that keep the CRDs outside the tree they update. Errors name the file
     /// as given.
-    pub fn load_file(file: &Path) -> Result<Self, RunError> {
-        let text = std::fs::read_to_string(file).map_err(|e| RunError::Io {
+    pub fn load_file(file: &Path) -> Result<Self, crate::RunError> {
+        let bytes = std::fs::read(file).map_err(|e| crate::RunError::Io {
             path: file.to_path_buf(),
             message: e.to_string(),
         })?;
         let mut objects = FluxObjects::default();
-        objects.add_text(file, &text)?;
+        objects.add_bytes(file, &bytes);
         Ok(objects)
     }
 
-    /// Reads the Flux objects of one file's text.
-    pub fn add_text(&mut self, file: &Path, text: &str) -> Result<(), RunError> {
-        let docs = parse_documents(text).map_err(|(line, message)| RunError::InvalidObject {
-            file: file.to_path_buf(),
-            line,
-            field: "-".into(),
-            message: format!("YAML does not parse: {message}"),
-        })?;
-        for node in &docs {
-            let doc = Doc { file, node };
-            let api = doc.str("apiVersion").unwrap_or_default();
-            let kind = doc.str("kind").unwrap_or_default();
-            let group = api.split('/').next().unwrap_or_default();
-            match (group, kind.as_str()) {
-                ("image.toolkit.fluxcd.io", "ImageRepository") => {
-                    self.repositories.push(read_repository(&doc)?)
-                }
-                ("image.toolkit.fluxcd.io", "ImagePolicy") => {
-                    self.policies.push(read_policy(&doc)?)
-                }
-                ("image.toolkit.fluxcd.io", "ImageUpdateAutomation") => {
-                    self.automations.push(read_automation(&doc)?)
-                }
-                ("source.toolkit.fluxcd.io", "GitRepository") => {
-                    self.git_repositories.push(GitRepositoryObject {
-                        origin: doc.origin()?,
-                        url: doc.required("spec.url")?,
-                        branch: doc.str("spec.ref.branch"),
-                        tag: doc.str("spec.ref.tag"),
-                        commit: doc.str("spec.ref.commit"),
-                        semver: doc.semver_range("spec.ref.semver")?,
-                        name: doc.str("spec.ref.name"),
-                        secret_ref: doc.str("spec.secretRef.name"),
-                    })
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks references between objects: every policy's repository exists.
-    pub fn validate(&self) -> Result<(), RunError> {
-        for p in &self.policies {
-            if !self
-                .repositories
-                .iter()
-                .any(|r| r.origin.key() == p.repository)
-            {
-                return Err(RunError::InvalidObject {
-                    file: p.origin.file.clone(),
-                    line: p.origin.line,
-                    field: "spec.imageRepositoryRef".into(),
-                    message: format!(
-                        "ImageRepository {} is not defined in the tree",
-                        p.repository
+    /// Reads one file's bytes: text that is not UTF-8 is a failure of that file when it
+    /// holds Flux objects (a CRD with one bad byte is never skipped silently).
+    pub fn add_bytes(&mut self, file: &Path, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.add_text(file, text),
+            Err(e) => {
+                let line = 1 + bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                self.failures.push(ObjectFailure {
+                    kind: "file".into(),
+                    object: None,
+                    error: ObjectError::at(
+                        "invalid_yaml",
+                        &file.display().to_string(),
+                        line,
+                        "-",
+                        format!(
+                            "not UTF-8 text (invalid byte at offset {}); its objects are not read",
+                            e.valid_up_to()
+                        ),
                     ),
                 });
             }
         }
-        Ok(())
+    }
+
+    /// Reads the objects of one file's text; what cannot be read is recorded in
+    /// [`failures`](Self::failures).
+    pub fn add_text(&mut self, file: &Path, text: &str) {
+        let docs = match parse_documents(text) {
+            Ok(docs) => docs,
+            Err((line, message)) => {
+                self.failures.push(ObjectFailure {
+                    kind: "file".into(),
+                    object: None,
+                    error: ObjectError::at(
+                        "invalid_yaml",
+                        &file.display().to_string(),
+                        line,
+                        "-",
+                        format!("YAML does not parse: {message}; its objects are not read"),
+                    ),
+                });
+                return;
+            }
+        };
+        for node in &docs {
+            self.add_document(&Doc { file, node });
+        }
+    }
+
+    fn add_document(&mut self, doc: &Doc<'_>) {
+        let api = doc.str("apiVersion").unwrap_or_default();
+        let kind = doc.str("kind").unwrap_or_default();
+        let (group, version) = api.split_once('/').unwrap_or(("", api.as_str()));
+        let fail = |this: &mut Self, error: ObjectError| {
+            this.failures.push(ObjectFailure {
+                kind: kind.clone(),
+                object: doc.loose_key(),
+                error,
+            })
+        };
+        match group {
+            "image.toolkit.fluxcd.io"
+            | "source.toolkit.fluxcd.io"
+            | "kustomize.toolkit.fluxcd.io" => {}
+            "" => {
+                if matches!(kind.as_str(), "Namespace" | "ConfigMap" | "Secret") {
+                    if let Some(plain) = read_plain(doc, &kind) {
+                        self.plain.push(plain);
+                    }
+                }
+                return;
+            }
+            _ => return,
+        }
+        let known = match group {
+            "image.toolkit.fluxcd.io" => IMAGE_KINDS.contains(&kind.as_str()),
+            "source.toolkit.fluxcd.io" => kind == "GitRepository",
+            _ => kind == "Kustomization",
+        };
+        if group == "image.toolkit.fluxcd.io" && !known {
+            let error = doc.invalid_code(
+                "unknown_kind",
+                doc.node.get("kind"),
+                "kind",
+                format!(
+                    "{kind:?} is not a kind of {group} ({})",
+                    IMAGE_KINDS.join(", ")
+                ),
+            );
+            return fail(self, error);
+        }
+        if !known {
+            // HelmRepository, OCIRepository, Bucket...: Flux objects tagsmith has no use for.
+            return;
+        }
+        if !FLUX_API_VERSIONS.contains(&version) {
+            let error = doc.invalid_code(
+                "unsupported_api_version",
+                doc.node.get("apiVersion"),
+                "apiVersion",
+                format!(
+                    "{api:?} is not a version tagsmith reads ({})",
+                    FLUX_API_VERSIONS.map(|v| format!("{group}/{v}")).join(", ")
+                ),
+            );
+            return fail(self, error);
+        }
+        let read = match kind.as_str() {
+            "ImageRepository" => read_repository(doc, &api).map(|o| self.repositories.push(o)),
+            "ImagePolicy" => read_policy(doc, &api).map(|o| self.policies.push(o)),
+            "ImageUpdateAutomation" => read_automation(doc, &api).map(|(o, warnings)| {
+                self.warnings.extend(warnings);
+                self.automations.push(o)
+            }),
+            "GitRepository" => {
+                read_git_repository(doc, &api).map(|o| self.git_repositories.push(o))
+            }
+            _ => read_kustomization(doc, &api).map(|o| self.kustomizations.push(o)),
+        };
+        if let Err(error) = read {
+            fail(self, error);
+        }
+    }
+
+    /// The labels of namespace `name`: those of a `Namespace` object in the tree, plus
+    /// `kubernetes.io/metadata.name`, which the API server sets on every namespace.
+    pub fn namespace_labels(&self, name: &str) -> BTreeMap<String, String> {
+        let mut labels: BTreeMap<String, String> = self
+            .plain
+            .iter()
+            .find(|o| o.kind == "Namespace" && o.name == name)
+            .map(|o| o.labels.clone())
+            .unwrap_or_default();
+        labels.insert("kubernetes.io/metadata.name".into(), name.into());
+        labels
+    }
+
+    /// Whether a policy in `namespace` may use `repository`: always in the repository's own
+    /// namespace; elsewhere only when `spec.accessFrom.namespaceSelectors` selects it, as
+    /// Flux checks it.
+    pub fn access_allowed(&self, repository: &ImageRepository, namespace: &str) -> bool {
+        if repository.origin.namespace() == namespace {
+            return true;
+        }
+        let labels = self.namespace_labels(namespace);
+        repository
+            .access_from
+            .as_ref()
+            .is_some_and(|selectors| selectors.iter().any(|s| s.matches(&labels)))
     }
 }
 
-fn read_repository(doc: &Doc<'_>) -> Result<ImageRepository, RunError> {
-    let origin = doc.origin()?;
+fn read_plain(doc: &Doc<'_>, kind: &str) -> Option<PlainObject> {
+    let name = doc.str("metadata.name")?;
+    let namespace = if kind == "Namespace" {
+        String::new()
+    } else {
+        doc.str("metadata.namespace")
+            .unwrap_or_else(|| "default".into())
+    };
+    let mut data = BTreeMap::new();
+    let encrypted = |v: &str| v.starts_with("ENC[");
+    for (k, v) in doc.string_map("data") {
+        if encrypted(&v) {
+            continue;
+        }
+        if kind == "Secret" {
+            use base64::Engine;
+            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(v.trim()) else {
+                continue;
+            };
+            if let Ok(text) = String::from_utf8(bytes) {
+                data.insert(k, text);
+            }
+        } else {
+            data.insert(k, v);
+        }
+    }
+    for (k, v) in doc.string_map("stringData") {
+        if !encrypted(&v) {
+            data.insert(k, v);
+        }
+    }
+    Some(PlainObject {
+        kind: kind.into(),
+        namespace,
+        name,
+        labels: doc.string_map("metadata.labels"),
+        data,
+        file: doc.file.to_path_buf(),
+        line: doc.node.line(),
+    })
+}
+
+fn read_repository(doc: &Doc<'_>, api: &str) -> Read<ImageRepository> {
+    let origin = doc.origin(api)?;
     let exclusion_list: Vec<String> = match doc.node.at("spec.exclusionList") {
         Some(Node::Seq(items, _)) => items
             .iter()
@@ -645,7 +921,8 @@ fn read_repository(doc: &Doc<'_>) -> Result<ImageRepository, RunError> {
             .collect(),
     };
     tagsmith_image_policy_core::Exclusions::new(&exclusion_list).map_err(|e| {
-        doc.invalid(
+        doc.invalid_code(
+            e.code(),
             doc.node.at("spec.exclusionList"),
             "spec.exclusionList",
             e.to_string(),
@@ -660,31 +937,55 @@ fn read_repository(doc: &Doc<'_>) -> Result<ImageRepository, RunError> {
             "spec.provider {provider:?} is ignored: tagsmith uses --docker-config or --secrets-dir credentials"
         );
     }
+    let access_from = match doc.node.at("spec.accessFrom.namespaceSelectors") {
+        None => None,
+        Some(Node::Seq(items, _)) => Some(
+            (0..items.len())
+                .map(|i| doc.label_selector(&format!("spec.accessFrom.namespaceSelectors[{i}]")))
+                .collect::<Read<Vec<_>>>()?,
+        ),
+        Some(other) => {
+            return Err(doc.invalid(
+                Some(other),
+                "spec.accessFrom.namespaceSelectors",
+                "must be a list of label selectors",
+            ))
+        }
+    };
+    let interval = doc.duration("spec.interval", Duration::from_secs(600))?;
+    let namespace = origin.namespace().to_string();
     Ok(ImageRepository {
         image: doc.required("spec.image")?,
-        interval: doc.duration("spec.interval", Duration::from_secs(600))?,
+        interval,
+        timeout: doc.duration("spec.timeout", interval)?,
         exclusion_list,
         insecure: doc.bool("spec.insecure")?,
-        secret_ref: doc.str("spec.secretRef.name"),
-        cert_secret_ref: doc.str("spec.certSecretRef.name"),
+        secret_ref: doc.reference("spec.secretRef", &namespace)?,
+        cert_secret_ref: doc.reference("spec.certSecretRef", &namespace)?,
+        access_from,
         suspend: doc.flag("spec.suspend"),
         origin,
     })
 }
 
-fn read_policy(doc: &Doc<'_>) -> Result<ImagePolicyObject, RunError> {
-    let origin = doc.origin()?;
-    let repo_name = doc.required("spec.imageRepositoryRef.name")?;
-    let repo_ns = doc
-        .str("spec.imageRepositoryRef.namespace")
-        .unwrap_or_else(|| origin.namespace.clone());
-    let order = |path: &str| -> Result<Order, RunError> {
+fn read_policy(doc: &Doc<'_>, api: &str) -> Read<ImagePolicyObject> {
+    let origin = doc.origin(api)?;
+    let repository = doc
+        .reference_across("spec.imageRepositoryRef", origin.namespace())?
+        .ok_or_else(|| {
+            doc.invalid(
+                doc.node.at("spec.imageRepositoryRef"),
+                "spec.imageRepositoryRef.name",
+                "is required",
+            )
+        })?;
+    let order = |path: &str| -> Read<Order> {
         match doc.str(path) {
             None => Ok(Order::Asc),
             Some(o) => o
                 .parse()
                 .map_err(|e: tagsmith_image_policy_core::PolicyError| {
-                    doc.invalid(doc.node.at(path), path, e.to_string())
+                    doc.invalid_code(e.code(), doc.node.at(path), path, e.to_string())
                 }),
         }
     };
@@ -727,7 +1028,7 @@ fn read_policy(doc: &Doc<'_>) -> Result<ImagePolicyObject, RunError> {
             }
             _ => "spec.policy",
         };
-        return Err(doc.invalid(doc.node.at(path), path, e.to_string()));
+        return Err(doc.invalid_code(e.code(), doc.node.at(path), path, e.to_string()));
     }
     let digest_reflection = match doc.str("spec.digestReflectionPolicy").as_deref() {
         None | Some("Never") => DigestReflection::Never,
@@ -742,7 +1043,7 @@ fn read_policy(doc: &Doc<'_>) -> Result<ImagePolicyObject, RunError> {
         }
     };
     Ok(ImagePolicyObject {
-        repository: format!("{repo_ns}:{repo_name}"),
+        repository,
         spec,
         digest_reflection,
         labels: doc.string_map("metadata.labels"),
@@ -751,8 +1052,35 @@ fn read_policy(doc: &Doc<'_>) -> Result<ImagePolicyObject, RunError> {
     })
 }
 
-fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
-    let origin = doc.origin()?;
+/// Checks `spec.update.path` as repository content: relative, and never `..` (symlinks
+/// are resolved against the checkout when the automation runs).
+fn update_path(doc: &Doc<'_>) -> Read<String> {
+    let update_path = doc.str("spec.update.path").unwrap_or_else(|| ".".into());
+    let node = doc.node.at("spec.update.path");
+    let path = Path::new(&update_path);
+    if path.is_absolute() || update_path.starts_with('\\') {
+        return Err(doc.invalid(
+            node,
+            "spec.update.path",
+            "must be relative to the repository root, not absolute",
+        ));
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(doc.invalid(
+            node,
+            "spec.update.path",
+            "must stay inside the repository (no '..')",
+        ));
+    }
+    Ok(update_path)
+}
+
+fn read_automation(doc: &Doc<'_>, api: &str) -> Read<(Automation, Vec<String>)> {
+    let origin = doc.origin(api)?;
+    let mut warnings = Vec::new();
     let strategy = doc
         .str("spec.update.strategy")
         .unwrap_or_else(|| "Setters".into());
@@ -763,23 +1091,8 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             format!("{strategy:?}: only Setters is supported"),
         ));
     }
-    let source = doc.str("spec.sourceRef.name").map(|name| {
-        let ns = doc
-            .str("spec.sourceRef.namespace")
-            .unwrap_or_else(|| origin.namespace.clone());
-        format!("{ns}:{name}")
-    });
-    let update_path = doc.str("spec.update.path").unwrap_or_else(|| ".".into());
-    if Path::new(&update_path)
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Err(doc.invalid(
-            doc.node.at("spec.update.path"),
-            "spec.update.path",
-            "must stay inside the repository",
-        ));
-    }
+    let source = doc.reference_across("spec.sourceRef", origin.namespace())?;
+    let update_path = update_path(doc)?;
     let checkout_semver = doc.semver_range("spec.git.checkout.ref.semver")?;
     for detached in ["tag", "commit", "semver", "name"] {
         let field = format!("spec.git.checkout.ref.{detached}");
@@ -794,16 +1107,29 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             ));
         }
     }
-    if let Some(template) = doc.str("spec.git.commit.messageTemplate") {
-        tagsmith_git_commit::MessageTemplate::parse(&template).map_err(|e| {
-            doc.invalid(
-                doc.node.at("spec.git.commit.messageTemplate"),
-                "spec.git.commit.messageTemplate",
-                e.to_string(),
-            )
-        })?;
+    let template_field = "spec.git.commit.messageTemplate";
+    if let Some(template) = doc.str(template_field) {
+        let node = doc.node.at(template_field);
+        tagsmith_git_commit::MessageTemplate::parse(&template)
+            .map_err(|e| doc.invalid_code(e.code(), node, template_field, e.to_string()))?;
+        if uses_updated(&template) {
+            if api.ends_with("/v1") {
+                return Err(doc.invalid_code(
+                    "template",
+                    node,
+                    template_field,
+                    "uses .Updated, which image.toolkit.fluxcd.io/v1 (Flux 2.7) removed: use .Changed (e.g. {{ range .Changed.Changes }}{{ .NewValue }}{{ end }})",
+                ));
+            }
+            warnings.push(format!(
+                "{}:{}: {template_field}: uses .Updated, rendered for {api} as Flux up to 2.6 did; Flux 2.7 (v1) removed it: move to .Changed",
+                doc.file.display(),
+                node.map_or(origin.line, Node::line),
+            ));
+        }
     }
-    Ok(Automation {
+    let namespace = origin.namespace().to_string();
+    let automation = Automation {
         interval: doc.duration("spec.interval", Duration::from_secs(600))?,
         source,
         checkout_tag: doc.str("spec.git.checkout.ref.tag"),
@@ -815,9 +1141,9 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
             .or_else(|| doc.str("spec.git.checkout.branch")),
         author_name: doc.required("spec.git.commit.author.name")?,
         author_email: doc.required("spec.git.commit.author.email")?,
-        message_template: doc.str("spec.git.commit.messageTemplate"),
+        message_template: doc.str(template_field),
         message_template_values: doc.string_map("spec.git.commit.messageTemplateValues"),
-        signing_key_secret: doc.str("spec.git.commit.signingKey.secretRef.name"),
+        signing_key_secret: doc.reference("spec.git.commit.signingKey.secretRef", &namespace)?,
         push_branch: doc.str("spec.git.push.branch"),
         push_refspec: doc.str("spec.git.push.refspec"),
         push_options: doc.push_options("spec.git.push.options"),
@@ -825,38 +1151,116 @@ fn read_automation(doc: &Doc<'_>) -> Result<Automation, RunError> {
         policy_selector: doc.label_selector("spec.policySelector")?,
         suspend: doc.flag("spec.suspend"),
         origin,
+    };
+    Ok((automation, warnings))
+}
+
+fn read_git_repository(doc: &Doc<'_>, api: &str) -> Read<GitRepositoryObject> {
+    let origin = doc.origin(api)?;
+    let namespace = origin.namespace().to_string();
+    Ok(GitRepositoryObject {
+        url: doc.required("spec.url")?,
+        branch: doc.str("spec.ref.branch"),
+        tag: doc.str("spec.ref.tag"),
+        commit: doc.str("spec.ref.commit"),
+        semver: doc.semver_range("spec.ref.semver")?,
+        name: doc.str("spec.ref.name"),
+        secret_ref: doc.reference("spec.secretRef", &namespace)?,
+        origin,
     })
+}
+
+fn read_kustomization(doc: &Doc<'_>, api: &str) -> Read<KustomizationObject> {
+    let origin = doc.origin(api)?;
+    let namespace = origin.namespace().to_string();
+    let source = doc
+        .reference_across("spec.sourceRef", &namespace)?
+        .map(|key| {
+            let kind = doc
+                .str("spec.sourceRef.kind")
+                .unwrap_or_else(|| "GitRepository".into());
+            (kind, key)
+        });
+    let mut substitute_from = Vec::new();
+    if let Some(Node::Seq(items, _)) = doc.node.at("spec.postBuild.substituteFrom") {
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("spec.postBuild.substituteFrom[{i}]");
+            let kind = item
+                .get("kind")
+                .and_then(Node::as_str)
+                .unwrap_or("ConfigMap")
+                .to_string();
+            let name = item
+                .get("name")
+                .and_then(Node::as_str)
+                .ok_or_else(|| doc.invalid(Some(item), &format!("{field}.name"), "is required"))?;
+            let key = ObjectKey::new(&namespace, name)
+                .map_err(|e| doc.invalid(Some(item), &format!("{field}.name"), e))?;
+            let optional = item
+                .get("optional")
+                .and_then(Node::as_str)
+                .is_some_and(|v| v == "true");
+            substitute_from.push((kind, key, optional));
+        }
+    }
+    Ok(KustomizationObject {
+        path: doc.str("spec.path").unwrap_or_else(|| "./".into()),
+        source,
+        substitute: doc.string_map("spec.postBuild.substitute"),
+        substitute_from,
+        suspend: doc.flag("spec.suspend"),
+        origin,
+    })
+}
+
+/// Whether a commit template reads `.Updated` (the data v1beta1/v1beta2 automations had).
+fn uses_updated(template: &str) -> bool {
+    template.contains(".Updated")
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     const POLICY: &str = "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  imageRepositoryRef:\n    name: app\n  policy:\n    semver:\n      range: RANGE\n";
 
+    fn read(file: &str, text: &str) -> FluxObjects {
+        let mut objects = FluxObjects::default();
+        objects.add_text(Path::new(file), text);
+        objects
+    }
+
+    fn only_failure(objects: &FluxObjects) -> &ObjectError {
+        assert_eq!(objects.failures.len(), 1, "{:#?}", objects.failures);
+        &objects.failures[0].error
+    }
+
     #[test]
     fn reads_every_kind() {
-        let mut objects = FluxObjects::default();
         let text = format!(
-            "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  image: reg.example.com/app\n  interval: 5m30s\n---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n",
+            "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  image: reg.example.com/app\n  interval: 5m30s\n---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\ndata: {{cluster: prod}}\n",
             POLICY.replace("RANGE", "'>=1.0.0 <2.0.0'")
         );
-        objects.add_text(Path::new("flux.yaml"), &text).unwrap();
+        let objects = read("flux.yaml", &text);
+        assert!(objects.failures.is_empty(), "{:#?}", objects.failures);
         assert_eq!(objects.repositories[0].interval, Duration::from_secs(330));
+        // spec.timeout defaults to the interval.
+        assert_eq!(objects.repositories[0].timeout, Duration::from_secs(330));
         assert_eq!(objects.repositories[0].exclusion_list, ["^.*\\.sig$"]);
-        assert_eq!(objects.policies[0].repository, "flux-system:app");
-        objects.validate().unwrap();
+        assert_eq!(
+            objects.policies[0].repository.to_string(),
+            "flux-system:app"
+        );
+        assert_eq!(objects.plain[0].data["cluster"], "prod");
     }
 
     #[test]
     fn push_options_as_git_push_takes_them() {
-        let mut objects = FluxObjects::default();
-        objects
-            .add_text(
-                Path::new("a.yaml"),
-                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {name: a, namespace: ns}\nspec:\n  git:\n    commit: {author: {name: bot, email: bot@example.com}}\n    push:\n      branch: dev\n      options:\n        merge_request.create: \"\"\n        merge_request.target: release\n  update: {path: ./}\n",
-            )
-            .unwrap();
+        let objects = read(
+            "a.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {name: a, namespace: ns}\nspec:\n  git:\n    commit: {author: {name: bot, email: bot@example.com}}\n    push:\n      branch: dev\n      options:\n        merge_request.create: \"\"\n        merge_request.target: release\n  update: {path: ./}\n",
+        );
         assert_eq!(
             objects.automations[0].push_options,
             ["merge_request.create", "merge_request.target=release"]
@@ -864,35 +1268,174 @@ mod tests {
     }
 
     #[test]
-    fn invalid_objects_name_file_line_and_field() {
+    fn an_invalid_object_fails_alone_naming_file_line_and_field() {
+        let text = format!(
+            "{}---\n{}",
+            POLICY.replace("RANGE", "'>= 1.0 <'"),
+            POLICY
+                .replace("name: app\n  namespace", "name: good\n  namespace")
+                .replace("RANGE", "'1.x'")
+        );
+        let objects = read("clusters/policy.yaml", &text);
+        let error = only_failure(&objects);
+        assert!(
+            error
+                .message
+                .starts_with("clusters/policy.yaml:11: spec.policy.semver.range:"),
+            "{error:?}"
+        );
+        assert_eq!(error.code, "invalid_range");
+        assert_eq!(
+            objects.failures[0].object.as_deref(),
+            Some("flux-system:app")
+        );
+        // The other policy of the same file is read.
+        assert_eq!(objects.policies.len(), 1);
+        assert_eq!(objects.policies[0].origin.name(), "good");
+        let objects = read(
+            "p.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: x\nspec:\n  interval: 1m\n",
+        );
+        assert!(only_failure(&objects)
+            .message
+            .starts_with("p.yaml:1: spec.image: is required"));
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_a_failure_of_that_file() {
+        let objects = read(
+            "b.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: [\n",
+        );
+        let error = only_failure(&objects);
+        assert_eq!(error.code, "invalid_yaml");
+        assert!(error.message.starts_with("b.yaml:"), "{error:?}");
+    }
+
+    #[test]
+    fn one_invalid_utf8_byte_is_reported_not_skipped() {
         let mut objects = FluxObjects::default();
-        let err = objects
-            .add_text(
-                Path::new("clusters/policy.yaml"),
-                &POLICY.replace("RANGE", "'>= 1.0 <'"),
-            )
-            .unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.starts_with("clusters/policy.yaml:11: spec.policy.semver.range:"),
-            "{text}"
+        let mut bytes = POLICY.replace("RANGE", "'1.x'").into_bytes();
+        bytes.extend_from_slice(b"# \xff\n");
+        objects.add_bytes(Path::new("bad.yaml"), &bytes);
+        let error = only_failure(&objects);
+        assert_eq!(error.code, "invalid_yaml");
+        assert!(error.message.contains("not UTF-8"), "{error:?}");
+        assert_eq!(error.line, Some(12));
+    }
+
+    #[test]
+    fn names_kubernetes_would_refuse_never_become_objects() {
+        let hostile = [
+            ("name: /../victimhome/.docker/config", "metadata.name"),
+            ("name: app\n  namespace: ../etc", "metadata.namespace"),
+        ];
+        for (metadata, field) in hostile {
+            let text = format!(
+                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  {metadata}\nspec:\n  image: reg/app\n"
+            );
+            let objects = read("r.yaml", &text);
+            assert!(objects.repositories.is_empty());
+            let error = only_failure(&objects);
+            assert!(error.message.contains(field), "{error:?}");
+        }
+        let objects = read(
+            "r.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app, namespace: team-a}\nspec:\n  image: reg/app\n  secretRef: {name: ../flux-system/regcred}\n",
         );
-        assert_eq!(err.code(), "invalid_object");
-        let err = objects
-            .add_text(Path::new("p.yaml"), "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: x\nspec:\n  interval: 1m\n")
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("p.yaml:1: spec.image: is required"),
-            "{err}"
+        assert!(only_failure(&objects)
+            .message
+            .contains("spec.secretRef.name"));
+    }
+
+    #[test]
+    fn unknown_api_versions_and_misspelt_kinds_are_failures_not_silence() {
+        let objects = read(
+            "v9.yaml",
+            &POLICY
+                .replace("image.toolkit.fluxcd.io/v1", "image.toolkit.fluxcd.io/v9")
+                .replace("RANGE", "'1.x'"),
         );
-        let err = objects
-            .add_text(
-                Path::new("b.yaml"),
-                "apiVersion: image.toolkit.fluxcd.io/v1\nkind: [\n",
-            )
-            .unwrap_err();
-        assert!(err.to_string().contains("b.yaml:"), "{err}");
+        assert_eq!(only_failure(&objects).code, "unsupported_api_version");
+        let objects = read(
+            "typo.yaml",
+            &POLICY
+                .replace("kind: ImagePolicy", "kind: ImagePolicyy")
+                .replace("RANGE", "'1.x'"),
+        );
+        let error = only_failure(&objects);
+        assert_eq!(error.code, "unknown_kind");
+        assert!(error.message.contains("ImagePolicyy"), "{error:?}");
+        // Other Flux kinds tagsmith has no use for are not errors.
+        let objects = read(
+            "helm.yaml",
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: h}\nspec: {url: https://charts.example.com}\n",
+        );
+        assert!(objects.failures.is_empty());
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_in_objects_are_read() {
+        let objects = read(
+            "anchors.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app, namespace: ns}\nspec: &spec\n  image: reg/app\n  interval: 5m\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app2, namespace: ns}\nspec:\n  <<: {image: reg/app2, interval: 1m}\n",
+        );
+        assert!(objects.failures.is_empty(), "{:#?}", objects.failures);
+        assert_eq!(objects.repositories[1].image, "reg/app2");
+    }
+
+    #[test]
+    fn update_paths_outside_the_repository_are_refused() {
+        for (path, reason) in [("/etc", "absolute"), ("apps/../../x", "'..'")] {
+            let objects = read(
+                "a.yaml",
+                &format!("apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: a, namespace: ns}}\nspec:\n  git: {{commit: {{author: {{name: bot, email: bot@example.com}}}}}}\n  update: {{path: {path}}}\n"),
+            );
+            let error = only_failure(&objects);
+            assert!(error.message.contains("spec.update.path"), "{error:?}");
+            assert!(error.message.contains(reason), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn updated_renders_for_v1beta_and_fails_alone_for_v1() {
+        let automation = |api: &str| {
+            format!("apiVersion: image.toolkit.fluxcd.io/{api}\nkind: ImageUpdateAutomation\nmetadata: {{name: a, namespace: ns}}\nspec:\n  git:\n    commit:\n      author: {{name: bot, email: bot@example.com}}\n      messageTemplate: |\n        {{{{ range .Updated.Images }}}}- {{{{.}}}}{{{{ end }}}}\n  update: {{path: ./}}\n")
+        };
+        let objects = read("a.yaml", &automation("v1beta1"));
+        assert!(objects.failures.is_empty());
+        assert!(objects.automations[0].renders_updated());
+        assert!(
+            objects.warnings[0].contains(".Changed"),
+            "{:?}",
+            objects.warnings
+        );
+        let objects = read("a.yaml", &automation("v1"));
+        let error = only_failure(&objects);
+        assert_eq!(error.code, "template");
+        assert!(
+            error
+                .message
+                .contains("a.yaml:8: spec.git.commit.messageTemplate"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn access_from_selects_namespaces_by_label() {
+        let objects = read(
+            "r.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app, namespace: flux-system}\nspec:\n  image: reg/app\n  accessFrom:\n    namespaceSelectors:\n      - matchLabels: {tenant: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-a, labels: {tenant: shop}}\n",
+        );
+        let repo = &objects.repositories[0];
+        assert!(objects.access_allowed(repo, "flux-system"));
+        assert!(objects.access_allowed(repo, "team-a"));
+        assert!(!objects.access_allowed(repo, "team-b"));
+        let closed = read(
+            "r.yaml",
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app, namespace: flux-system}\nspec: {image: reg/app}\n",
+        );
+        assert!(!closed.access_allowed(&closed.repositories[0], "team-a"));
     }
 
     #[test]
@@ -902,13 +1445,9 @@ mod tests {
         };
         let source = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: repo, namespace: ns}\nspec:\n  url: https://example.com/repo.git\n  ref: {branch: main, tag: v1, semver: '^1', name: refs/pull/1/head}\n";
         let target = |git_ref: &str| {
-            let mut objects = FluxObjects::default();
-            objects
-                .add_text(Path::new("a.yaml"), &automation(git_ref))
-                .expect("automation");
-            objects
-                .add_text(Path::new("s.yaml"), source)
-                .expect("source");
+            let mut objects = read("a.yaml", &automation(git_ref));
+            objects.add_text(Path::new("s.yaml"), source);
+            assert!(objects.failures.is_empty(), "{:#?}", objects.failures);
             objects.checkout_target()
         };
         let all = "branch: main, tag: v1, semver: '^1', name: refs/pull/1/head, commit: abc";
@@ -938,9 +1477,12 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
+    fn durations_parse_without_overflowing() {
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("99999999999999999999h"), None);
+        assert_eq!(parse_duration("1e400s"), None);
     }
 }

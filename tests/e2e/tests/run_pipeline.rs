@@ -1,7 +1,12 @@
 //! The whole automation with real parts: Debian's docker-registry on loopback, a bare Git
 //! remote, Flux CRD files; then the `tagsmith` binary as a user runs it.
 
-use tagsmith::run::{run, RunOptions};
+use tagsmith::config::RunConfig;
+use tagsmith::run::{run, RunContext};
+
+fn run_with(config: &RunConfig) -> Result<tagsmith::run::RunReport, tagsmith::RunError> {
+    runtime().block_on(run(&RunContext::new(config.clone())))
+}
 use tagsmith_testkit::git::{git, BareRemote};
 use tagsmith_testkit::registry::LocalRegistry;
 
@@ -87,12 +92,12 @@ fn one_correct_commit_then_none() {
     ]);
     let work = remote.clone_to("work");
     let cache = tempfile::tempdir().expect("tempdir");
-    let mut opts = RunOptions::new(&work);
+    let mut opts = RunConfig::for_root(&work);
     opts.cache_dir = Some(cache.path().to_path_buf());
 
     // Dry run: a report and a diff, nothing written.
     opts.dry_run = true;
-    let report = runtime().block_on(run(&opts)).expect("dry run");
+    let report = run_with(&opts).expect("dry run");
     assert_eq!(report.policies[0].latest_tag.as_deref(), Some("1.10.1"));
     let diff = report.automations[0].diff.clone().expect("diff");
     assert!(diff.contains("--- a/apps/checkout.yaml"), "{diff}");
@@ -104,7 +109,7 @@ fn one_correct_commit_then_none() {
 
     // The real run: exactly one commit, exactly the marked value changed.
     opts.dry_run = false;
-    let report = runtime().block_on(run(&opts)).expect("run");
+    let report = run_with(&opts).expect("run");
     assert_eq!(report.automations[0].pushed_branch.as_deref(), Some("main"));
     assert_eq!(
         remote.log("main"),
@@ -121,7 +126,7 @@ fn one_correct_commit_then_none() {
     assert_eq!(changed.trim(), "apps/checkout.yaml");
 
     // Twice: no second commit.
-    let report = runtime().block_on(run(&opts)).expect("second run");
+    let report = run_with(&opts).expect("second run");
     assert!(report.automations[0].commit.is_none());
     assert_eq!(remote.log("main").len(), 2);
     assert!(
@@ -144,21 +149,20 @@ fn a_failing_registry_leaves_a_reported_stale_policy() {
     ]);
     let work = remote.clone_to("work");
     let cache = tempfile::tempdir().expect("tempdir");
-    let mut opts = RunOptions::new(&work);
+    let mut opts = RunConfig::for_root(&work);
     opts.cache_dir = Some(cache.path().to_path_buf());
+    // A dry run writes no cache: the first, real run fills it.
+    run_with(&opts).expect("first scan fills the cache");
     opts.dry_run = true;
-    runtime()
-        .block_on(run(&opts))
-        .expect("first scan fills the cache");
     drop(registry); // the registry goes away
     std::thread::sleep(std::time::Duration::from_millis(1100)); // past the 1s interval
-    let report = runtime()
-        .block_on(run(&opts))
-        .expect("runs on the stale cache");
+    let report = run_with(&opts).expect("runs on the stale cache");
     let repo = &report.repositories[0];
     assert!(repo.stale, "{repo:?}");
     assert!(
-        repo.error.as_deref().is_some_and(|e| e.contains(&host)),
+        repo.error
+            .as_ref()
+            .is_some_and(|e| e.message.contains(&host)),
         "{repo:?}"
     );
     assert!(report.policies[0].stale);
@@ -179,10 +183,10 @@ fn digest_reflection_writes_the_resolved_digest() {
         ("apps/checkout.yaml", &manifest(&registry.host)),
     ]);
     let work = remote.clone_to("work");
-    let mut opts = RunOptions::new(&work);
-    opts.cache_dir = None;
+    let mut opts = RunConfig::for_root(&work);
+    opts.no_cache = true;
     opts.dry_run = true;
-    let report = runtime().block_on(run(&opts)).expect("dry run");
+    let report = run_with(&opts).expect("dry run");
     let expected = format!("{}/team/checkout:1.2.0@{digest}", registry.host);
     let policy = &report.policies[0];
     assert_eq!(policy.error, None, "{policy:?}");
@@ -203,10 +207,10 @@ fn a_config_file_outside_the_tree_drives_the_run() {
     let config_dir = tempfile::tempdir().expect("tempdir");
     let config = config_dir.path().join("flux.yaml");
     std::fs::write(&config, flux_objects(&registry.host)).expect("write config");
-    let mut opts = RunOptions::new(&work);
-    opts.cache_dir = None;
+    let mut opts = RunConfig::for_root(&work);
+    opts.no_cache = true;
     opts.config = Some(config);
-    let report = runtime().block_on(run(&opts)).expect("run");
+    let report = run_with(&opts).expect("run");
     assert!(report.automations[0].commit.is_some(), "{report:?}");
     assert_eq!(
         remote.show("main", "apps/checkout.yaml"),
@@ -239,10 +243,10 @@ fn signing_key_from_the_secrets_dir_signs_the_commit() {
     std::fs::create_dir_all(&secret).expect("mkdir");
     std::fs::write(secret.join("git.asc"), armored).expect("write key");
     std::fs::write(secret.join("passphrase"), "s3cret\n").expect("write passphrase");
-    let mut opts = RunOptions::new(&work);
-    opts.cache_dir = None;
+    let mut opts = RunConfig::for_root(&work);
+    opts.no_cache = true;
     opts.secrets_dir = Some(secrets.path().to_path_buf());
-    let report = runtime().block_on(run(&opts)).expect("run");
+    let report = run_with(&opts).expect("run");
     let commit = report.automations[0].commit.clone().expect("a commit");
     let verify = std::process::Command::new("git")
         .env("GNUPGHOME", home.path())
@@ -263,17 +267,21 @@ fn signing_key_from_the_secrets_dir_signs_the_commit() {
         ("clusters/flux.yaml", &flux),
         ("apps/checkout.yaml", &manifest(&registry.host)),
     ]);
-    let mut opts = RunOptions::new(again.clone_to("work"));
-    opts.cache_dir = None;
+    let mut opts = RunConfig::for_root(again.clone_to("work"));
+    opts.no_cache = true;
     opts.secrets_dir = Some(secrets.path().to_path_buf());
-    let err = runtime()
-        .block_on(run(&opts))
-        .expect_err("no key, no commit");
-    assert_eq!(err.code(), "invalid_object");
+    let report = run_with(&opts).expect("the run reports the automation's failure");
+    let error = report.automations[0]
+        .error
+        .clone()
+        .expect("no key, no commit");
+    assert_eq!(error.code, "secret");
     assert!(
-        err.to_string()
+        error
+            .message
             .contains("spec.git.commit.signingKey.secretRef"),
-        "{err}"
+        "{error:?}"
     );
+    assert!(report.failed());
     assert_eq!(again.log("main").len(), 1);
 }

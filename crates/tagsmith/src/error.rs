@@ -1,0 +1,181 @@
+//! Errors of the facade: [`RunError`] stops a whole run (bad configuration, an unreadable
+//! file the user named, a clone that failed); [`ObjectError`] is why one Flux object could
+//! not be used, reported in its place while everything that does not depend on it goes on,
+//! as Flux's controllers fail one object and carry on.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// The longest error line tagsmith prints: remote and repository content (a 1 MB tag, a
+/// registry's error page) is cut to this many characters.
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+/// `text` as one printable line of at most `max` characters: control characters (a
+/// newline, an ANSI escape planted in repository content) are shown escaped, and a longer
+/// text ends with `...`.
+///
+/// ```
+/// use tagsmith::error::one_line;
+/// assert_eq!(one_line("a\nb\u{1b}[31m", 100), "a\\nb\\u{1b}[31m");
+/// assert_eq!(one_line(&"x".repeat(10), 4), "xxxx...");
+/// ```
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 16));
+    let mut count = 0;
+    for c in text.chars() {
+        let shown: Vec<char> = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            vec![c]
+        };
+        if count + shown.len() > max {
+            out.push_str("...");
+            break;
+        }
+        count += shown.len();
+        out.extend(shown);
+    }
+    out
+}
+
+/// Why one object (an ImageRepository, ImagePolicy, ImageUpdateAutomation, GitRepository,
+/// Kustomization, or a file of them) could not be used: a stable `code` and one line that
+/// names the file, the line and the field where they are known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectError {
+    /// A stable code (`invalid_object`, `invalid_range`, `auth_failed`, `push_rejected`...).
+    pub code: String,
+    /// What is wrong, one line.
+    pub message: String,
+    /// The file, relative to the repository root, when the error is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The 1-based line in `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+impl ObjectError {
+    /// An error with a code and a message (bounded to one line).
+    pub fn new(code: &str, message: impl AsRef<str>) -> Self {
+        ObjectError {
+            code: code.to_string(),
+            message: one_line(message.as_ref(), MAX_MESSAGE_CHARS),
+            file: None,
+            line: None,
+        }
+    }
+
+    /// An error at `file:line` about `field`: the message reads `file:line: field: reason`.
+    pub fn at(code: &str, file: &str, line: usize, field: &str, reason: impl AsRef<str>) -> Self {
+        ObjectError {
+            code: code.to_string(),
+            message: one_line(
+                &format!("{file}:{line}: {field}: {}", reason.as_ref()),
+                MAX_MESSAGE_CHARS,
+            ),
+            file: Some(file.to_string()),
+            line: Some(line),
+        }
+    }
+
+    /// Any coded error of the crates, as its code and its message.
+    pub fn from_coded(code: &str, error: &dyn fmt::Display) -> Self {
+        Self::new(code, error.to_string())
+    }
+}
+
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ObjectError {}
+
+/// Why a whole run could not go on. Problems with one object are [`ObjectError`]s in the
+/// report instead, so that the others still run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration given is unusable (options that do not go together, a root that
+    /// is not a folder).
+    #[error("{message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// A file the user named (config file, known_hosts) cannot be read.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        message: String,
+    },
+    /// The git credentials given do not make a usable set (an SSH key without known hosts, a
+    /// username without a password).
+    #[error("git credentials: {message}")]
+    Credentials {
+        /// What is missing.
+        message: String,
+    },
+    /// Registry configuration (snapshot, CA bundle, Docker config) is unusable.
+    #[error(transparent)]
+    Scan(#[from] tagsmith_registry_scan::ScanError),
+    /// Cloning or reading the Git repository failed.
+    #[error(transparent)]
+    Git(#[from] tagsmith_git_commit::GitError),
+}
+
+impl RunError {
+    /// A stable kind for programs, bindings and exit codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RunError::Config { .. } => "config",
+            RunError::Io { .. } => "io",
+            RunError::Credentials { .. } => "credentials",
+            RunError::Scan(e) => e.code(),
+            RunError::Git(e) => e.code(),
+        }
+    }
+
+    /// Whether the user's input (configuration, a named file) is at fault: exit code 2.
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            RunError::Config { .. } | RunError::Io { .. } | RunError::Credentials { .. } => true,
+            RunError::Scan(e) => matches!(e, tagsmith_registry_scan::ScanError::Config { .. }),
+            RunError::Git(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_errors_are_one_bounded_line() {
+        let e = ObjectError::at(
+            "invalid_object",
+            "a.yaml",
+            3,
+            "spec.image",
+            "x\n".repeat(1000),
+        );
+        assert!(!e.message.contains('\n'));
+        assert!(e.message.chars().count() <= MAX_MESSAGE_CHARS + 3);
+        assert!(
+            e.message.starts_with("a.yaml:3: spec.image: x\\n"),
+            "{}",
+            e.message
+        );
+        assert_eq!((e.file.as_deref(), e.line), (Some("a.yaml"), Some(3)));
+    }
+
+    #[test]
+    fn one_line_cuts_on_character_boundaries() {
+        assert_eq!(one_line("ééé", 2), "éé...");
+        assert_eq!(one_line("", 2), "");
+    }
+}

@@ -1,0 +1,411 @@
+//! Stages 3 and 4, per ImageUpdateAutomation: plan the setter's edits under its
+//! `update.path` with the policies it selects, then commit and push them as its `git`
+//! spec says. An automation fails alone (a bad path, a missing secret, a rejected push).
+
+use super::report::AutomationReport;
+use super::select::Selections;
+use super::workspace::Workspace;
+use super::RunContext;
+use crate::crd::{Automation, FluxObjects};
+use crate::error::ObjectError;
+use std::path::{Path, PathBuf};
+use tagsmith_git_commit::{
+    commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, GitAuth, KeySource,
+    MessageTemplate, PushOutcome, PushTarget, Repository, Signature, SigningKey, TemplateData,
+};
+use tagsmith_marker_setter::{plan_tree, Policies, SetterResult, TreeOptions};
+
+/// The policies an automation uses: those in its namespace that its `policySelector`
+/// selects and that have a latest image, as `ns:name` -> image reference.
+pub fn policies_for(
+    automation: &Automation,
+    selections: &Selections,
+) -> Result<Policies, ObjectError> {
+    let selected = selections.chosen().filter(|(key, selection, _)| {
+        key.namespace() == automation.origin.namespace()
+            && automation.policy_selector.matches(&selection.labels)
+    });
+    Policies::from_map(selected.map(|(k, _, image)| (k.to_string(), image.to_string())))
+        .map_err(|e| ObjectError::from_coded(e.code(), &e))
+}
+
+/// `update_path` relative to `root`, resolved inside it: every component must exist as a
+/// real folder of the checkout (a committed symlink `apps -> /etc` is refused, at any
+/// level), so the setter never reads or writes outside the repository.
+pub fn resolve_update_path(root: &Path, update_path: &str) -> Result<PathBuf, String> {
+    let mut path = root.to_path_buf();
+    for component in Path::new(update_path).components() {
+        match component {
+            std::path::Component::CurDir => continue,
+            std::path::Component::Normal(name) => path.push(name),
+            _ => {
+                return Err(format!(
+                    "{update_path:?} must be a relative path inside the repository"
+                ))
+            }
+        }
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{update_path:?} does not exist in the checkout")
+            } else {
+                format!("{update_path:?}: {e}")
+            }
+        })?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "{update_path:?} passes through the symlink {} -> {target}; tagsmith follows no symlink out of an update path",
+                path.strip_prefix(root).unwrap_or(&path).display()
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(format!("{update_path:?} is not a folder"));
+        }
+    }
+    Ok(path)
+}
+
+/// The setter's diff names files relative to `update.path`; show them from the repo root.
+fn prefix_diff(diff: &str, update_path: &str) -> String {
+    let prefix = update_path.trim_start_matches("./").trim_matches('/');
+    if prefix.is_empty() || prefix == "." {
+        return diff.to_string();
+    }
+    diff.replace("--- a/", &format!("--- a/{prefix}/"))
+        .replace("+++ b/", &format!("+++ b/{prefix}/"))
+}
+
+/// One record per change for the commit template: `.Changed.FileChanges` keys are relative
+/// to `update.path`, as Flux's are.
+fn change_records(result: &SetterResult) -> Vec<ChangeRecord> {
+    result
+        .changes()
+        .map(|(file, object, change)| ChangeRecord {
+            file: file.path.clone(),
+            object: tagsmith_git_commit::ObjectRef {
+                api_version: object.object.api_version.clone().unwrap_or_default(),
+                kind: object.object.kind.clone().unwrap_or_default(),
+                namespace: object.object.namespace.clone().unwrap_or_default(),
+                name: object.object.name.clone().unwrap_or_default(),
+            },
+            old_value: change.old_value.clone(),
+            new_value: change.new_value.clone(),
+            setter: change.setter.clone(),
+        })
+        .collect()
+}
+
+/// The push credentials of an automation: explicit ones, else its GitRepository's
+/// `secretRef` (keys of a Flux git secret: `identity` + `known_hosts` [+ `password`], or
+/// `username` + `password`), read from the secret store in the GitRepository's namespace.
+pub fn git_auth(
+    ctx: &RunContext,
+    workspace: &Workspace,
+    automation: &Automation,
+    objects: &FluxObjects,
+) -> Result<GitAuth, ObjectError> {
+    if workspace.git_auth != GitAuth::None {
+        return Ok(workspace.git_auth.clone());
+    }
+    let Some(git_repo) = objects.source_of(automation) else {
+        return Ok(GitAuth::None);
+    };
+    let Some(secret) = &git_repo.secret_ref else {
+        return Ok(GitAuth::None);
+    };
+    let read = |key: &str| {
+        ctx.secrets.get(secret, key).map_err(|e| {
+            git_repo
+                .origin
+                .error("secret", "spec.secretRef", e.to_string())
+        })
+    };
+    if let Some(identity) = read("identity")? {
+        let known_hosts = read("known_hosts")?.ok_or_else(|| {
+            git_repo.origin.error(
+                "secret",
+                "spec.secretRef",
+                format!("secret {secret} has an identity but no known_hosts; refusing to connect without host key checking"),
+            )
+        })?;
+        return Ok(GitAuth::SshKey {
+            username: "git".into(),
+            private_key: KeySource::InMemory(identity),
+            passphrase: read("password")?,
+            known_hosts: known_hosts.expose().to_string(),
+        });
+    }
+    match (read("username")?, read("password")?) {
+        (Some(username), Some(password)) => Ok(GitAuth::Basic {
+            username: username.expose().trim().to_string(),
+            password: tagsmith_secret::Secret::new(password.expose().trim()),
+        }),
+        _ => {
+            tracing::warn!(automation = %automation.origin.key, secret = %secret, "the GitRepository's secret has neither identity nor username and password; pushing without credentials");
+            Ok(GitAuth::None)
+        }
+    }
+}
+
+/// The OpenPGP key of `spec.git.commit.signingKey.secretRef` (keys `git.asc`, optional
+/// `passphrase`), as in a Flux signing secret. Asked for but missing is an error: commits
+/// are never silently unsigned.
+pub fn signing_key(
+    ctx: &RunContext,
+    automation: &Automation,
+) -> Result<Option<SigningKey>, ObjectError> {
+    let Some(secret) = &automation.signing_key_secret else {
+        return Ok(None);
+    };
+    let field = "spec.git.commit.signingKey.secretRef";
+    let missing = |why: String| automation.origin.error("secret", field, why);
+    let armored = ctx
+        .secrets
+        .get(secret, "git.asc")
+        .map_err(|e| missing(e.to_string()))?
+        .ok_or_else(|| {
+            missing(format!(
+                "secret {secret} has no key git.asc (look at --secrets-dir: <dir>/{}/{}/git.asc)",
+                secret.namespace(),
+                secret.name()
+            ))
+        })?;
+    let passphrase = ctx
+        .secrets
+        .get(secret, "passphrase")
+        .map_err(|e| missing(e.to_string()))?
+        .map(|p| tagsmith_secret::Secret::new(p.expose().trim_end_matches(['\r', '\n'])));
+    SigningKey::from_armored(armored.expose(), passphrase)
+        .map(Some)
+        .map_err(|e| automation.origin.error(e.code(), field, e.to_string()))
+}
+
+/// A note when the work tree is on another branch than the automation's (its
+/// `git.checkout.ref.branch`, or its GitRepository's `ref.branch`): tagsmith works on what
+/// is checked out.
+fn checkout_note(wanted: Option<&str>, current: Option<&str>) -> Option<String> {
+    let (wanted, current) = (wanted?, current?);
+    (wanted != current).then(|| {
+        format!(
+            "the automation's branch (spec.git.checkout.ref.branch or its GitRepository's spec.ref.branch) is {wanted:?} but the work tree is on {current:?}; updating {current:?}"
+        )
+    })
+}
+
+/// Stages 3 and 4 for one automation.
+pub fn update_automation(
+    ctx: &RunContext,
+    workspace: &Workspace,
+    objects: &FluxObjects,
+    automation: &Automation,
+    selections: &Selections,
+) -> AutomationReport {
+    let mut report = AutomationReport {
+        automation: automation.origin.key(),
+        update_path: automation.update_path.clone(),
+        ..AutomationReport::default()
+    };
+    if automation.suspend {
+        report
+            .notes
+            .push("spec.suspend is true: skipped, as Flux skips a suspended automation".into());
+        return report;
+    }
+    if let Err(error) = update(ctx, workspace, objects, automation, selections, &mut report) {
+        report.error = Some(error);
+    }
+    report
+}
+
+fn update(
+    ctx: &RunContext,
+    workspace: &Workspace,
+    objects: &FluxObjects,
+    automation: &Automation,
+    selections: &Selections,
+    report: &mut AutomationReport,
+) -> Result<(), ObjectError> {
+    let policies = policies_for(automation, selections)?;
+    let template =
+        MessageTemplate::or_default(automation.message_template.as_deref()).map_err(|e| {
+            automation
+                .origin
+                .error(e.code(), "spec.git.commit.messageTemplate", e.to_string())
+        })?;
+    let render = |result: &SetterResult| -> Result<String, ObjectError> {
+        let data = TemplateData::new(
+            automation.origin.namespace(),
+            automation.origin.name(),
+            &change_records(result),
+            automation.message_template_values.clone(),
+        );
+        template.render(&data).map_err(|e| {
+            automation
+                .origin
+                .error(e.code(), "spec.git.commit.messageTemplate", e.to_string())
+        })
+    };
+    let path_error = |why: String| {
+        automation
+            .origin
+            .error("update_path", "spec.update.path", why)
+    };
+    let setter_root =
+        resolve_update_path(&workspace.root, &automation.update_path).map_err(path_error)?;
+    let current = Repository::open(&workspace.root)
+        .ok()
+        .and_then(|r| r.current_branch().ok());
+    report.notes.extend(checkout_note(
+        objects.branch_of(automation),
+        current.as_deref(),
+    ));
+    let setter_error =
+        |e: tagsmith_marker_setter::SetterError| ObjectError::from_coded(e.code(), &e);
+    if ctx.config.dry_run {
+        let plan =
+            plan_tree(&setter_root, &policies, &TreeOptions::default()).map_err(setter_error)?;
+        if !plan.result().is_empty() {
+            report.message = Some(render(plan.result())?);
+            report.diff = Some(prefix_diff(&plan.unified_diff(), &automation.update_path));
+        }
+        report.result = plan.result().clone();
+        return Ok(());
+    }
+    let git_error = |e: tagsmith_git_commit::GitError| ObjectError::from_coded(e.code(), &e);
+    let mut repo = Repository::open(&workspace.root)
+        .map_err(git_error)?
+        .with_auth(git_auth(ctx, workspace, automation, objects)?);
+    if let Some(key) = signing_key(ctx, automation)? {
+        tracing::debug!(fingerprint = %key.fingerprint(), "signing commits");
+        repo = repo.with_signing_key(key);
+    }
+    let commit = CommitOptions {
+        author: Signature {
+            name: automation.author_name.clone(),
+            email: automation.author_email.clone(),
+        },
+        committer: None,
+    };
+    let mut last_result = SetterResult::default();
+    let mut apply = |workdir: &Path| -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
+        let root = resolve_update_path(workdir, &automation.update_path)?;
+        let plan = plan_tree(&root, &policies, &TreeOptions::default())?;
+        last_result = plan.result().clone();
+        if plan.result().is_empty() {
+            return Ok(ApplyOutcome::default());
+        }
+        let message = render(plan.result()).map_err(|e| e.message)?;
+        let base = Path::new(&automation.update_path);
+        let changed_files: Vec<PathBuf> = plan
+            .changed_paths()
+            .into_iter()
+            .map(|p| base.join(p))
+            .collect();
+        // A whole file is committed: if it holds edits of the user's, they would ride along
+        // in the automation's commit. Refuse before writing anything.
+        let dirty = repo.uncommitted(&changed_files)?;
+        if !dirty.is_empty() {
+            let names: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
+            return Err(format!(
+                "{} ha{} uncommitted changes; commit or stash them first (the automation commits whole files)",
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "ve" }
+            )
+            .into());
+        }
+        plan.write()?;
+        Ok(ApplyOutcome {
+            changed_files,
+            message,
+        })
+    };
+    let outcome = if ctx.config.push {
+        let target = PushTarget {
+            branch: automation.push_branch.clone(),
+            refspec: automation.push_refspec.clone(),
+            options: automation.push_options.clone(),
+        };
+        commit_and_push(
+            &repo,
+            &commit,
+            &target,
+            &ctx.config.remote,
+            ctx.config.max_push_attempts,
+            &mut apply,
+        )
+        .map_err(git_error)?
+    } else {
+        let applied =
+            apply(repo.workdir()).map_err(|e| ObjectError::new("apply", e.to_string()))?;
+        if let Some(id) = repo
+            .commit_paths(&applied.changed_files, &applied.message, &commit)
+            .map_err(git_error)?
+        {
+            report.commit = Some(id);
+            report.message = Some(applied.message);
+        }
+        PushOutcome::NoChange
+    };
+    if let PushOutcome::Pushed {
+        commit,
+        branch,
+        attempts,
+        message,
+    } = outcome
+    {
+        report.commit = Some(commit);
+        report.pushed_branch = Some(branch);
+        report.attempts = attempts;
+        report.message = Some(message);
+    }
+    report.result = last_result;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn update_paths_never_pass_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("apps/real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("apps/link")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("top")).unwrap();
+        assert_eq!(
+            resolve_update_path(&root, "./apps/real").unwrap(),
+            root.join("apps/real")
+        );
+        for hostile in ["apps/link", "./top", "top/x"] {
+            let err = resolve_update_path(&root, hostile).unwrap_err();
+            assert!(err.contains("symlink"), "{hostile}: {err}");
+        }
+        assert!(resolve_update_path(&root, "/etc")
+            .unwrap_err()
+            .contains("relative"));
+        assert!(resolve_update_path(&root, "apps/../..")
+            .unwrap_err()
+            .contains("relative"));
+        assert!(resolve_update_path(&root, "nope")
+            .unwrap_err()
+            .contains("does not exist"));
+        assert_eq!(resolve_update_path(&root, ".").unwrap(), root);
+    }
+
+    #[test]
+    fn checkout_note_only_when_the_branches_differ() {
+        assert_eq!(checkout_note(Some("main"), Some("main")), None);
+        assert_eq!(checkout_note(Some("main"), None), None);
+        let note = checkout_note(Some("main"), Some("dev")).unwrap();
+        assert!(
+            note.contains("\"main\"") && note.contains("\"dev\""),
+            "{note}"
+        );
+    }
+}
