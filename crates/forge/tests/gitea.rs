@@ -350,3 +350,24 @@ async fn opening_with_no_changes_between_the_branches_is_refused_with_the_forges
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn reviewers_are_requested_when_opening() {
+    let Some((gitea, repo)) = setup("reviewers") else {
+        return;
+    };
+    gitea.create_user("bob");
+    gitea.add_collaborator(&repo, "bob");
+    let forge = client(&gitea, &gitea.token);
+    let mut spec = spec(&gitea, &repo, "Update nginx", "Body.");
+    spec.reviewers = vec!["bob".into()];
+    let opened = ensure_pull_request(&*forge, &spec).await.unwrap();
+    let pr = pull(&gitea, &repo, opened.number());
+    let reviewers: Vec<&str> = pr["requested_reviewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["login"].as_str().unwrap())
+        .collect();
+    assert_eq!(reviewers, ["bob"]);
+}
