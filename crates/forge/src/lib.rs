@@ -30,14 +30,42 @@
 //! # Ok::<(), tagsmith_forge::ForgeError>(())
 //! ```
 //!
-//! Why hand-written calls on `reqwest` rather than a client crate: the bot needs nine calls
-//! (three forges, about ten endpoints), and the crates that exist cover one forge each with
-//! far more than that (octocrab for GitHub brings its own HTTP and TLS stack and hides the
-//! rate-limit headers this crate reports; the Gitea and GitLab crates are either
-//! unmaintained or generated from OpenAPI with hundreds of endpoints). `reqwest` is already
-//! in the build through oci-client, with the same rustls features, so the three forges
-//! share one small HTTP layer (timeouts, bounded bodies, one error mapping) at no new
-//! dependency.
+//! A run that pushed to its branch then makes sure the pull request says what it pushed
+//! (this one needs a forge, so it is only compiled):
+//!
+//! ```no_run
+//! use tagsmith_forge::{connect, ensure_pull_request, ForgeConfig, ForgeKind, PrOutcome};
+//! use tagsmith_forge::{PullRequestSpec, RepoId, Secret};
+//! # async fn run() -> Result<(), tagsmith_forge::ForgeError> {
+//! let repo = RepoId::from_remote("https://gitea.example.com/team/fleet.git")?;
+//! let kind = repo.detect_forge().unwrap_or(ForgeKind::Gitea); // else --forge
+//! let token = Secret::new(std::env::var("TAGSMITH_FORGE_TOKEN").unwrap_or_default());
+//! let forge = connect(&ForgeConfig::new(kind, token).with_api_url("https://gitea.example.com"))?;
+//! let spec = PullRequestSpec {
+//!     repo,
+//!     head: "tagsmith/image-updates".into(),
+//!     base: "main".into(),
+//!     title: "Update images".into(),
+//!     body: "...".into(),
+//!     labels: vec!["automated".into()],
+//!     reviewers: vec![],
+//! };
+//! match ensure_pull_request(&*forge, &spec).await? {
+//!     PrOutcome::Opened { url, .. } => println!("opened {url}"),
+//!     other => println!("{} is open ({other:?})", other.url()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Why hand-written calls on `reqwest` rather than client crates: the bot needs seven
+//! calls on each of three forges (about ten endpoints in all). `octocrab` (GitHub) and
+//! `gitlab` (GitLab) are maintained, but each covers one forge with its own HTTP stack,
+//! types and error type, and we found none as well kept for Gitea; on top of three such crates
+//! this one would still hold the trait, the one error enum with its codes, the rate-limit
+//! reading and the bounded reads, which is most of its code. `reqwest` is already in the
+//! build through oci-client, with the same rustls features, so the three forges share one
+//! small HTTP layer (timeouts, bounded bodies, one status mapping) at no new dependency.
 //!
 //! Tested: Gitea end to end against a real Gitea 1.26 on loopback (`make setup-gitea`
 //! builds it); GitHub and GitLab only against their documented request and answer shapes on
