@@ -222,6 +222,23 @@ mod tests {
     }
 
     #[test]
+    fn explicit_api_github_com_gets_no_api_path() {
+        assert_eq!(
+            base(ForgeKind::GitHub, Some("https://api.github.com/")),
+            "https://api.github.com/"
+        );
+    }
+
+    #[test]
+    fn non_http_api_url_is_refused() {
+        let err = ForgeConfig::new(ForgeKind::Gitea, Secret::new("t"))
+            .with_api_url("ssh://git.example.com")
+            .api_base()
+            .unwrap_err();
+        assert_eq!(err.code(), "config");
+    }
+
+    #[test]
     fn gitea_without_url_is_a_config_error() {
         let err = ForgeConfig::new(ForgeKind::Gitea, Secret::new("t"))
             .api_base()

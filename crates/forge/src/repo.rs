@@ -265,6 +265,32 @@ mod tests {
     }
 
     #[test]
+    fn unknown_scheme_is_rejected() {
+        let err = RepoId::from_remote("ftp://example.com/team/app.git").unwrap_err();
+        assert_eq!(err.code(), "invalid_remote");
+    }
+
+    #[test]
+    fn query_and_fragment_do_not_enter_the_path() {
+        assert_eq!(
+            parse("https://git.example.com/team/app.git?ref=main#readme"),
+            ("git.example.com".into(), "team/app".into())
+        );
+    }
+
+    #[test]
+    fn github_ssh_over_port_443_is_detected_as_github() {
+        let id = RepoId::from_remote("ssh://git@ssh.github.com:443/acme/fleet.git").unwrap();
+        assert_eq!(id.detect_forge(), Some(ForgeKind::GitHub));
+        assert_eq!(id.path(), "acme/fleet");
+    }
+
+    #[test]
+    fn space_in_the_path_is_rejected() {
+        assert!(RepoId::from_remote("https://github.com/acme/my repo").is_err());
+    }
+
+    #[test]
     fn ipv6_host_loses_brackets_and_port() {
         assert_eq!(
             parse("ssh://git@[::1]:2222/team/app.git"),

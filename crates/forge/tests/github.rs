@@ -429,3 +429,38 @@ async fn a_body_that_is_not_the_documented_shape_is_an_invalid_response() {
         .unwrap_err();
     assert_eq!(err.code(), "invalid_response", "{err}");
 }
+
+#[tokio::test]
+async fn an_answer_without_a_length_is_cut_at_the_size_bound_while_reading() {
+    // No Content-Length: the body runs until the connection closes, so only the read
+    // loop can stop it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[",
+            );
+            for _ in 0..64 {
+                if stream.write_all(&[b' '; 1024]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let config = ForgeConfig::new(ForgeKind::GitHub, Secret::new(TOKEN))
+        .with_api_url(format!("http://{host}"));
+    let forge = connect(&ForgeConfig {
+        max_response_bytes: 4096,
+        ..config
+    })
+    .unwrap();
+    let err = ensure_pull_request(&*forge, &spec("T", "B"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_response", "{err}");
+    assert!(err.to_string().contains("larger than 4096 bytes"), "{err}");
+}
