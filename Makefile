@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint fuzz bench bench-bindings
 
-setup: setup-system setup-python setup-node
+setup: setup-system setup-python setup-node setup-gitea
 
 # Debian packages from .ci/apt-packages.txt (needs root, as on CI and the dev machines).
 setup-system:
@@ -27,6 +27,12 @@ setup-python:
 
 setup-node:
 	cd bindings/node && npm ci --no-audit --no-fund && npx napi build --platform
+
+# Gitea 1.26 for the forge tests, built once into the tool cache (about 3 minutes; skipped
+# when the cached build has the same version). Needs Go and a C compiler.
+.PHONY: setup-gitea
+setup-gitea:
+	bash tests/tools/build-gitea.sh
 
 # The main job on the embedded example (examples/gitops + examples/tags.snapshot.yaml):
 # offline, in a temp copy with a bare local origin; shows the diff, the commit, and check.

@@ -63,6 +63,8 @@ pub struct Request {
     pub line: String,
     /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The body (read up to its `Content-Length`, at most 1 MiB), lossily as text.
+    pub body: String,
 }
 
 impl Request {
@@ -157,6 +159,17 @@ fn serve(
             }
         }
     }
+    // The body, so tests can check what a client sent (JSON of API calls).
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    let mut body = vec![0; length];
+    if length > 0 && std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        body.clear();
+    }
     let path = request_line
         .split_whitespace()
         .nth(1)
@@ -169,6 +182,7 @@ fn serve(
         l.push(Request {
             line: request_line.trim().to_string(),
             headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
         });
     }
     let reply = script(&path, index);
