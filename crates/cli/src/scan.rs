@@ -8,7 +8,12 @@ use std::time::Duration;
 use tagsmith::policy::Exclusions;
 use tagsmith::registry::{
     scan, Credentials, OciTagSource, RegistryOptions, ScanError, SnapshotTagSource, TagSource,
+    DEFAULT_SCAN_TIMEOUT,
 };
+
+/// The longest `--timeout` and `--scan-timeout`, in seconds (a day): larger values are
+/// refused as bad input rather than clamped, since they can only be typing mistakes.
+const MAX_SECONDS: u64 = 24 * 3600;
 
 /// Arguments of `scan`.
 #[derive(Args)]
@@ -30,9 +35,15 @@ pub struct ScanArgs {
     /// Read tags from a snapshot file (image -> tags) instead of a registry.
     #[arg(long, value_name = "FILE")]
     snapshot: Option<PathBuf>,
-    /// Request timeout in seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    /// Connect and read timeout of each request, in seconds (1 to 86400).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     timeout: u64,
+    /// Deadline of the whole scan (every page, retry and slow body), in seconds (1 to
+    /// 86400), like Flux's ImageRepository spec.timeout.
+    #[arg(long, default_value_t = DEFAULT_SCAN_TIMEOUT.as_secs(), value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    scan_timeout: u64,
     /// Print the scan result (tag count, latest tags, duration, tags) as JSON.
     #[arg(long)]
     json: bool,
@@ -52,6 +63,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 insecure: args.insecure,
                 ca_bundle: args.ca_file.clone(),
                 timeout: Duration::from_secs(args.timeout),
+                scan_timeout: Duration::from_secs(args.scan_timeout),
                 credentials: args
                     .docker_config
                     .clone()

@@ -28,11 +28,14 @@ mod snapshot;
 
 pub use cache::{CacheOutcome, CachedTagSource, CachedTags, ScanCache};
 pub use docker_config::{credentials_for, credentials_from_json};
-pub use error::ScanError;
-pub use oci::{OciTagSource, RegistryOptions, RetryPolicy};
+pub use error::{ScanError, MAX_ECHO};
+pub use oci::{
+    flux_scan_timeout, OciTagSource, RegistryOptions, RetryPolicy, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_PAGES, DEFAULT_MAX_TAGS, DEFAULT_SCAN_TIMEOUT, MAX_REQUEST_TIMEOUT,
+};
 pub use scan::{scan, scan_many, ScanRequest, ScanResult, LATEST_TAGS};
 pub use secret::{Credentials, Secret};
-pub use snapshot::SnapshotTagSource;
+pub use snapshot::{SnapshotTagSource, MAX_SNAPSHOT_ALIAS_NODES, MAX_SNAPSHOT_DEPTH};
 
 use async_trait::async_trait;
 

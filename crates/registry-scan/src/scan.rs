@@ -15,13 +15,20 @@ pub const LATEST_TAGS: usize = 10;
 pub struct ScanResult {
     /// The image scanned.
     pub image: String,
-    /// Tags after exclusions, in registry order.
+    /// Tags after exclusions, in the order Flux stores them: descending by string (byte
+    /// order), so `v3.7.2` comes before `3.7.2` and `2.2.2` before `10.0.0`.
+    ///
+    /// Flux's image-reflector-controller sorts each scan's tags in place, a stable sort
+    /// (`slices.SortStableFunc`) descending by `strings.Compare` (`sortTagsAndGetLatestTags`
+    /// in `internal/controller/imagerepository_controller.go`), before `SetTags` stores them;
+    /// `ImagePolicy` reads that list, and its semver policy keeps the first of equal
+    /// versions, so the order decides ties such as `v3.7.2` against `3.7.2`.
     pub tags: Vec<String>,
     /// How many tags remain after exclusions.
     pub tag_count: usize,
     /// How many tags the exclusion list dropped.
     pub excluded_count: usize,
-    /// The greatest tags in reverse byte order, as Flux lists `latestTags`.
+    /// The first [`LATEST_TAGS`] of `tags`, as Flux lists `latestTags`.
     pub latest_tags: Vec<String>,
     /// When the scan finished, seconds since the Unix epoch.
     pub scanned_at: u64,
@@ -29,7 +36,8 @@ pub struct ScanResult {
     pub duration_ms: u64,
 }
 
-/// Lists the tags of `image` and drops those the exclusion list matches.
+/// Lists the tags of `image`, drops those the exclusion list matches and orders the rest
+/// as Flux stores them (descending by string; see [`ScanResult::tags`]).
 ///
 /// ```
 /// use tagsmith_registry_scan::{scan, SnapshotTagSource};
@@ -37,7 +45,7 @@ pub struct ScanResult {
 /// # tokio_test(async {
 /// let source = SnapshotTagSource::from_text("reg.example.com/app: [1.0.0, 1.1.0, sha256-1.sig]")?;
 /// let result = scan(&source, "reg.example.com/app", &Exclusions::flux_default()).await?;
-/// assert_eq!(result.tags, ["1.0.0", "1.1.0"]);
+/// assert_eq!(result.tags, ["1.1.0", "1.0.0"]);
 /// assert_eq!(result.excluded_count, 1);
 /// assert_eq!(result.latest_tags, ["1.1.0", "1.0.0"]);
 /// # Ok::<(), tagsmith_registry_scan::ScanError>(())
@@ -53,10 +61,10 @@ pub async fn scan(
 ) -> Result<ScanResult, ScanError> {
     let start = Instant::now();
     let all = source.list_tags(image).await?;
-    let (tags, excluded_count) = exclusions.retain(all);
-    let mut latest: Vec<&String> = tags.iter().collect();
-    latest.sort_unstable_by(|a, b| b.cmp(a));
-    let latest_tags = latest.into_iter().take(LATEST_TAGS).cloned().collect();
+    let (mut tags, excluded_count) = exclusions.retain(all);
+    // Stable, like Go's `slices.SortStableFunc`; `str` compares bytes, like `strings.Compare`.
+    tags.sort_by(|a, b| b.cmp(a));
+    let latest_tags = tags.iter().take(LATEST_TAGS).cloned().collect();
     Ok(ScanResult {
         image: image.to_string(),
         tag_count: tags.len(),
@@ -66,7 +74,7 @@ pub async fn scan(
         scanned_at: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        duration_ms: start.elapsed().as_millis() as u64,
+        duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
 
@@ -143,5 +151,27 @@ mod tests {
         let none = run(&source, &Exclusions::none());
         assert_eq!((none.tag_count, none.excluded_count), (12, 0));
         assert_eq!(none.latest_tags[0], "x.sig");
+    }
+
+    #[test]
+    fn tags_are_kept_in_flux_stored_order_so_semver_prefers_the_v_prefixed_twin() {
+        // Registry order puts the plain tag first; Flux stores the scan descending by
+        // string, and its semver policy keeps the first of equal versions: v3.7.2 wins.
+        let source = SnapshotTagSource::from_text(
+            "reg.example.com/app: ['3.7.2', '10.0.0', 'v3.7.2', '2.2.2', '3.7.2-rc.1']",
+        )
+        .expect("snapshot");
+        let result = run(&source, &Exclusions::flux_default());
+        assert_eq!(
+            result.tags,
+            ["v3.7.2", "3.7.2-rc.1", "3.7.2", "2.2.2", "10.0.0"]
+        );
+        assert_eq!(result.latest_tags, result.tags);
+        let chosen = tagsmith_image_policy_core::select_latest(
+            &result.tags,
+            &tagsmith_image_policy_core::PolicySpec::semver("3.x"),
+        )
+        .expect("a tag");
+        assert_eq!(chosen, "v3.7.2");
     }
 }

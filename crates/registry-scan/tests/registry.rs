@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tagsmith_image_policy_core::Exclusions;
 use tagsmith_registry_scan::{
-    scan, scan_many, Credentials, OciTagSource, RegistryOptions, RetryPolicy, ScanRequest, Secret,
-    TagSource,
+    scan, scan_many, Credentials, OciTagSource, RegistryOptions, RetryPolicy, ScanError,
+    ScanRequest, Secret, TagSource, DEFAULT_MAX_BODY_BYTES,
 };
 use tagsmith_testkit::http::{FaultServer, Reply};
 use tagsmith_testkit::registry::LocalRegistry;
@@ -558,4 +558,452 @@ fn credentials_are_not_sent_to_another_host_named_by_link() {
     let foreign = other.full_requests();
     assert_eq!(foreign.len(), 1, "{foreign:?}");
     assert_eq!(foreign[0].header("authorization"), None, "{foreign:?}");
+}
+
+// ---- Hostile registries: every test below failed (or hung, or panicked) before the
+// ---- deadline, the body cap, the page and tag limits and the clipping existed.
+
+fn source_with(options: RegistryOptions) -> OciTagSource {
+    OciTagSource::new(RegistryOptions {
+        insecure: true,
+        retry: fast_retries(),
+        timeout: Duration::from_secs(2),
+        ..options
+    })
+    .expect("source")
+}
+
+/// Tags pages whose body arrives one byte every 200 ms: each read gets a byte, so the
+/// per-request read timeout (2 s) never fires; 60 tags take minutes.
+fn trickling_server() -> FaultServer {
+    FaultServer::start(20, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let tags: Vec<String> = (0..60).map(|i| format!("1.0.{i}")).collect();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        Reply::json(200, &tags_json(&tags)).trickled(Duration::from_millis(200))
+    })
+}
+
+#[test]
+fn a_trickling_registry_ends_at_the_scan_timeout() {
+    let server = trickling_server();
+    let image = format!("{}/team/app", server.host);
+    let source = source_with(RegistryOptions {
+        scan_timeout: Duration::from_secs(2),
+        ..RegistryOptions::default()
+    });
+    let err = runtime()
+        .block_on(scan(&source, &image, &Exclusions::flux_default()))
+        .expect_err("deadline");
+    assert_eq!(err.code(), "scan_timeout", "{err}");
+    let line = err.to_string();
+    assert!(line.contains(&image), "{line}");
+    assert!(
+        line.contains(&format!("registry {}", server.host)),
+        "{line}"
+    );
+    assert!(line.contains("scan timeout of 2000 ms"), "{line}");
+}
+
+#[test]
+fn a_trickling_registry_does_not_hold_back_a_fast_one_in_scan_many() {
+    /// Records the order in which listings finish.
+    struct Recorded {
+        inner: OciTagSource,
+        name: &'static str,
+        finished: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    }
+    #[async_trait::async_trait]
+    impl TagSource for Recorded {
+        async fn list_tags(&self, image: &str) -> Result<Vec<String>, ScanError> {
+            let result = self.inner.list_tags(image).await;
+            self.finished.lock().expect("lock").push(self.name);
+            result
+        }
+        async fn resolve_digest(&self, image: &str, tag: &str) -> Result<String, ScanError> {
+            self.inner.resolve_digest(image, tag).await
+        }
+    }
+    let slow = trickling_server();
+    let fast = paging_server(vec!["2.0.0".into(), "2.1.0".into()], 100, true);
+    let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = |name| -> Arc<dyn TagSource> {
+        Arc::new(Recorded {
+            inner: source_with(RegistryOptions {
+                scan_timeout: Duration::from_secs(3),
+                ..RegistryOptions::default()
+            }),
+            name,
+            finished: Arc::clone(&finished),
+        })
+    };
+    // The slow one first: with two in flight it must not delay the fast one.
+    let requests = vec![
+        ScanRequest {
+            image: format!("{}/team/app", slow.host),
+            source: recorded("slow"),
+            exclusions: Exclusions::flux_default(),
+        },
+        ScanRequest {
+            image: format!("{}/team/app", fast.host),
+            source: recorded("fast"),
+            exclusions: Exclusions::flux_default(),
+        },
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = rt.block_on(scan_many(requests, 2));
+    let err = results[0].as_ref().expect_err("slow one hits its deadline");
+    assert_eq!(err.code(), "scan_timeout", "{err}");
+    assert!(err.to_string().contains(&slow.host), "{err}");
+    assert_eq!(
+        results[1].as_ref().expect("fast one").tags,
+        ["2.1.0", "2.0.0"]
+    );
+    assert_eq!(*finished.lock().expect("lock"), ["fast", "slow"]);
+}
+
+#[test]
+fn a_tags_page_claiming_three_gigabytes_is_refused_before_reading() {
+    let server = FaultServer::start(20, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(200, &tags_json(&["1.0.0"])).padded(3 << 30)
+    });
+    let err = runtime()
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("too large");
+    assert_eq!(err.code(), "body_too_large", "{err}");
+    let line = err.to_string();
+    assert!(line.contains(&server.host), "{line}");
+    assert!(line.contains("tags page"), "{line}");
+    assert!(
+        line.contains(&format!("limit of {DEFAULT_MAX_BODY_BYTES} bytes")),
+        "{line}"
+    );
+    assert_eq!(tag_requests(&server), 1, "not retried");
+}
+
+#[test]
+fn a_tags_page_without_length_is_cut_off_at_the_limit_while_streaming() {
+    // 3 GB with no Content-Length: only counting while reading can stop it.
+    let server = FaultServer::start(20, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(200, &tags_json(&["1.0.0"]))
+            .padded(3 << 30)
+            .without_length()
+    });
+    let source = source_with(RegistryOptions {
+        max_body_bytes: 1 << 20,
+        ..RegistryOptions::default()
+    });
+    let err = runtime()
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("too large");
+    assert_eq!(err.code(), "body_too_large", "{err}");
+    assert!(err.to_string().contains("limit of 1048576 bytes"), "{err}");
+}
+
+/// A registry whose `/v2/` sends a bearer challenge for `token_path` on itself.
+fn challenging_server(
+    token: impl Fn() -> Reply + Send + Sync + 'static,
+    www_authenticate_extra: &'static str,
+) -> FaultServer {
+    let token_host = Arc::new(std::sync::Mutex::new(String::new()));
+    let realm = Arc::clone(&token_host);
+    let server = FaultServer::start(20, move |path, _| {
+        if path.starts_with("/token") {
+            return token();
+        }
+        let host = realm.lock().expect("lock").clone();
+        if path == "/v2/" {
+            return Reply::json(401, "{}").header(
+                "WWW-Authenticate",
+                &format!(
+                    "Bearer realm=\"http://{host}/token\",service=\"test\"{www_authenticate_extra}"
+                ),
+            );
+        }
+        Reply::json(200, &tags_json(&["1.0.0"]))
+    });
+    *token_host.lock().expect("lock") = server.host.clone();
+    server
+}
+
+#[test]
+fn a_huge_token_response_is_cut_off_at_the_limit() {
+    let server = challenging_server(
+        || {
+            Reply::json(200, r#"{"token": "t0ken"}"#)
+                .padded(3 << 30)
+                .without_length()
+        },
+        "",
+    );
+    let source = source_with(RegistryOptions {
+        max_body_bytes: 1 << 20,
+        ..RegistryOptions::default()
+    });
+    let err = runtime()
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("too large");
+    assert_eq!(err.code(), "body_too_large", "{err}");
+    assert!(err.to_string().contains("token response"), "{err}");
+}
+
+#[test]
+fn a_huge_www_authenticate_header_is_refused() {
+    let padding: &'static str =
+        Box::leak(format!(",x=\"{}\"", "y".repeat(100_000)).into_boxed_str());
+    let server = challenging_server(|| Reply::json(200, r#"{"token": "t0ken"}"#), padding);
+    let err = runtime()
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("refused");
+    assert_eq!(err.code(), "http", "{err}");
+    assert!(
+        err.to_string()
+            .contains("WWW-Authenticate header is longer"),
+        "{err}"
+    );
+    assert!(err.to_string().len() < 1024);
+}
+
+#[test]
+fn a_huge_manifest_is_cut_off_at_the_limit() {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&hits);
+    let server = FaultServer::start(30, move |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        // First request per lookup is the HEAD (no digest header), then the GET.
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::json(200, "")
+        } else {
+            Reply::json(200, "{}").padded(3 << 30).without_length()
+        }
+    });
+    let source = source_with(RegistryOptions {
+        max_body_bytes: 1 << 20,
+        ..RegistryOptions::default()
+    });
+    let err = runtime()
+        .block_on(source.resolve_digest(&format!("{}/team/app", server.host), "1.0.0"))
+        .expect_err("too large");
+    assert_eq!(err.code(), "body_too_large", "{err}");
+    assert!(err.to_string().contains("manifest"), "{err}");
+}
+
+#[test]
+fn a_manifest_without_a_digest_header_is_hashed() {
+    let manifest = r#"{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}"#;
+    let server = FaultServer::start(30, move |path, index| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        // Request 1 is the HEAD, 2 the GET.
+        if index == 1 {
+            Reply::json(200, "")
+        } else {
+            Reply::json(200, manifest)
+        }
+    });
+    let got = runtime()
+        .block_on(
+            insecure(Credentials::Anonymous)
+                .resolve_digest(&format!("{}/team/app", server.host), "1.0.0"),
+        )
+        .expect("digest");
+    use sha2::Digest as _;
+    assert_eq!(
+        got,
+        format!("sha256:{:x}", sha2::Sha256::digest(manifest.as_bytes()))
+    );
+    let lines = server.requests();
+    assert!(
+        lines[1].starts_with("HEAD /v2/team/app/manifests/1.0.0"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("GET /v2/team/app/manifests/1.0.0"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn an_invalid_docker_content_digest_is_refused() {
+    let server = FaultServer::start(30, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(200, "").header("Docker-Content-Digest", "sha256:../../etc/passwd")
+    });
+    let err = runtime()
+        .block_on(
+            insecure(Credentials::Anonymous)
+                .resolve_digest(&format!("{}/team/app", server.host), "1.0.0"),
+        )
+        .expect_err("invalid digest");
+    assert_eq!(err.code(), "http", "{err}");
+    assert!(
+        err.to_string().contains("invalid Docker-Content-Digest"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_megabyte_manifest_error_body_is_clipped_in_the_message() {
+    let server = FaultServer::start(30, |path, index| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        if index % 2 == 1 {
+            Reply::json(200, "") // HEAD without a digest: the GET follows
+        } else {
+            Reply::json(500, &"e".repeat(1 << 20))
+        }
+    });
+    let err = runtime()
+        .block_on(
+            insecure(Credentials::Anonymous)
+                .resolve_digest(&format!("{}/team/app", server.host), "1.0.0"),
+        )
+        .expect_err("500");
+    assert_eq!(err.code(), "http", "{err}");
+    let line = err.to_string();
+    assert!(line.len() < 1024, "{} bytes", line.len());
+    assert!(line.contains("HTTP 500") && line.contains('…'), "{line}");
+}
+
+#[test]
+fn a_megabyte_tag_is_refused_with_a_short_error_and_no_request() {
+    let server = FaultServer::start(5, |_, _| Reply::json(200, "{}"));
+    let tag = "1".repeat(1 << 20);
+    let err = runtime()
+        .block_on(
+            insecure(Credentials::Anonymous)
+                .resolve_digest(&format!("{}/team/app", server.host), &tag),
+        )
+        .expect_err("invalid tag");
+    assert_eq!(err.code(), "invalid_reference", "{err}");
+    assert!(
+        err.to_string().len() < 1024,
+        "{} bytes",
+        err.to_string().len()
+    );
+    assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn endless_link_paging_stops_at_the_page_limit() {
+    // Every page holds one new tag and links to the next, forever.
+    let server = FaultServer::start(100, |path, index| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(200, &tags_json(&[&format!("t{index:06}")])).header(
+            "Link",
+            &format!("</v2/team/app/tags/list?n=1000&last=t{index:06}>; rel=\"next\""),
+        )
+    });
+    let source = source_with(RegistryOptions {
+        max_pages: 5,
+        ..RegistryOptions::default()
+    });
+    let err = runtime()
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("page limit");
+    assert_eq!(err.code(), "too_many_pages", "{err}");
+    assert!(err.to_string().contains("after 5 pages"), "{err}");
+    assert!(err.to_string().contains(&server.host), "{err}");
+    assert_eq!(tag_requests(&server), 5);
+}
+
+#[test]
+fn endless_link_paging_stops_at_the_tag_limit() {
+    let server = FaultServer::start(100, |path, index| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let tags: Vec<String> = (0..100).map(|i| format!("t{index:04}-{i:03}")).collect();
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        Reply::json(200, &tags_json(&tags)).header(
+            "Link",
+            &format!("</v2/team/app/tags/list?n=100&last=t{index:04}-099>; rel=\"next\""),
+        )
+    });
+    let source = source_with(RegistryOptions {
+        max_tags: 250,
+        ..RegistryOptions::default()
+    });
+    let err = runtime()
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("tag limit");
+    assert_eq!(err.code(), "too_many_tags", "{err}");
+    assert!(err.to_string().contains("more than 250 tags"), "{err}");
+    assert_eq!(tag_requests(&server), 3);
+}
+
+#[test]
+fn a_listing_of_exactly_the_limits_succeeds() {
+    let all: Vec<String> = (0..250).map(|i| format!("v{i:04}")).collect();
+    let server = paging_server(all.clone(), 50, true);
+    let source = source_with(RegistryOptions {
+        max_pages: 5,
+        max_tags: 250,
+        ..RegistryOptions::default()
+    });
+    let tags = runtime()
+        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .expect("within the limits");
+    assert_eq!(tags, all);
+}
+
+#[test]
+fn a_retry_after_of_u64_max_gives_up_without_panicking() {
+    let server = FaultServer::start(20, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        Reply::json(429, "").header("Retry-After", "18446744073709551615")
+    });
+    let err = runtime()
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect_err("rate limited");
+    assert_eq!(err.code(), "rate_limited", "{err}");
+    assert_eq!(tag_requests(&server), 1);
+}
+
+#[test]
+fn tags_that_are_not_oci_tags_are_dropped() {
+    let server = FaultServer::start(20, |path, _| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        let long = "a".repeat(129);
+        Reply::json(
+            200,
+            &tags_json(&[
+                "1.0.0",
+                "1.1.0\nimage: evil",
+                "../../x",
+                "a?b",
+                &long,
+                "",
+                "1.2.0",
+            ]),
+        )
+    });
+    let tags = runtime()
+        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
+        .expect("tags");
+    assert_eq!(tags, ["1.0.0", "1.2.0"]);
 }

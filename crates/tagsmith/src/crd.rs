@@ -84,7 +84,8 @@ pub struct ImageRepository {
     pub image: String,
     /// `spec.interval`.
     pub interval: Duration,
-    /// `spec.timeout`: the bound on one whole scan (Flux's default: the interval).
+    /// `spec.timeout`: the bound on one whole scan (Flux's default: the interval; at least
+    /// one second).
     pub timeout: Duration,
     /// `spec.exclusionList` (Flux's default when absent).
     pub exclusion_list: Vec<String>,
@@ -957,7 +958,12 @@ fn read_repository(doc: &Doc<'_>, api: &str) -> Read<ImageRepository> {
     Ok(ImageRepository {
         image: doc.required("spec.image")?,
         interval,
-        timeout: doc.duration("spec.timeout", interval)?,
+        timeout: tagsmith_registry_scan::flux_scan_timeout(
+            interval,
+            doc.str("spec.timeout")
+                .map(|_| doc.duration("spec.timeout", interval))
+                .transpose()?,
+        ),
         exclusion_list,
         insecure: doc.bool("spec.insecure")?,
         secret_ref: doc.reference("spec.secretRef", &namespace)?,

@@ -1,7 +1,8 @@
 //! A tiny loopback HTTP server that answers from a script: for faults real registries
 //! produce (429 with Retry-After, 5xx, slow or truncated answers) and for paging with `Link`
-//! headers as Docker Hub and GHCR do. Bounded: it serves at most `max_requests` and stops
-//! on drop.
+//! headers as Docker Hub and GHCR do; and for hostile ones (a body trickled one byte at a
+//! time, a body of gigabytes made on the fly). Bounded: it serves at most `max_requests`,
+//! stops writing when the client goes away, and stops on drop.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +23,14 @@ pub struct Reply {
     pub delay: Duration,
     /// Claim a longer body than sent, then close (a truncated answer).
     pub truncate: bool,
+    /// Send the body one byte at a time, waiting this long before each byte (a registry
+    /// that trickles: every read gets something, so no read timeout ever fires).
+    pub trickle: Option<Duration>,
+    /// Follow `body` with this many spaces, made on the fly (a huge answer that is still
+    /// valid JSON). Counted in `Content-Length` unless `no_length`.
+    pub pad: u64,
+    /// Send no `Content-Length`: the body ends when the connection closes.
+    pub no_length: bool,
 }
 
 impl Reply {
@@ -33,7 +42,28 @@ impl Reply {
             body: body.to_string(),
             delay: Duration::ZERO,
             truncate: false,
+            trickle: None,
+            pad: 0,
+            no_length: false,
         }
+    }
+
+    /// Sends the body one byte every `interval`.
+    pub fn trickled(mut self, interval: Duration) -> Self {
+        self.trickle = Some(interval);
+        self
+    }
+
+    /// Follows the body with `bytes` spaces, made on the fly.
+    pub fn padded(mut self, bytes: u64) -> Self {
+        self.pad = bytes;
+        self
+    }
+
+    /// Sends no `Content-Length` (the body ends when the connection closes).
+    pub fn without_length(mut self) -> Self {
+        self.no_length = true;
+        self
     }
 
     /// Adds a header.
@@ -106,7 +136,10 @@ impl FaultServer {
                     let script = Arc::clone(&script);
                     let log = Arc::clone(&log);
                     let full_log = Arc::clone(&full_log);
-                    std::thread::spawn(move || serve(stream, index, &*script, &log, &full_log));
+                    let stop = Arc::clone(&stop);
+                    std::thread::spawn(move || {
+                        serve(stream, index, &*script, &log, &full_log, &stop)
+                    });
                 }
             });
         }
@@ -136,6 +169,7 @@ fn serve(
     script: &Script,
     log: &Mutex<Vec<String>>,
     full_log: &Mutex<Vec<Request>>,
+    stop: &AtomicBool,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(match stream.try_clone() {
@@ -188,21 +222,46 @@ fn serve(
     let reply = script(&path, index);
     std::thread::sleep(reply.delay);
     let mut stream = stream;
-    let length = if reply.truncate {
-        reply.body.len() + 100
-    } else {
-        reply.body.len()
-    };
-    let mut head = format!(
-        "HTTP/1.1 {} X\r\nContent-Length: {length}\r\nConnection: close\r\n",
-        reply.status
-    );
+    let length = reply.body.len() as u64 + reply.pad + if reply.truncate { 100 } else { 0 };
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+    if !reply.no_length {
+        head.push_str(&format!("Content-Length: {length}\r\n"));
+    }
     for (k, v) in &reply.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(reply.body.as_bytes());
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    // Every loop below ends when the client hangs up (a write fails) or the server stops.
+    match reply.trickle {
+        Some(interval) => {
+            for byte in reply.body.as_bytes() {
+                std::thread::sleep(interval);
+                if stop.load(Ordering::SeqCst)
+                    || stream.write_all(&[*byte]).is_err()
+                    || stream.flush().is_err()
+                {
+                    return;
+                }
+            }
+        }
+        None => {
+            if stream.write_all(reply.body.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+    let chunk = [b' '; 64 * 1024];
+    let mut left = reply.pad;
+    while left > 0 && !stop.load(Ordering::SeqCst) {
+        let n = left.min(chunk.len() as u64) as usize;
+        if stream.write_all(&chunk[..n]).is_err() {
+            return;
+        }
+        left -= n as u64;
+    }
     let _ = stream.flush();
 }
 

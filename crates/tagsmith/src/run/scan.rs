@@ -43,8 +43,8 @@ impl Scans {
     }
 }
 
-/// A [`TagSource`] bounded by a deadline per listing (Flux's `spec.timeout` bounds a whole
-/// scan: every page, retry and slow body).
+/// An injected [`TagSource`] bounded by a deadline per call, as the registry client bounds
+/// itself (Flux's `spec.timeout` bounds a whole scan: every page, retry and slow body).
 struct Deadline {
     inner: Arc<dyn TagSource>,
     timeout: Duration,
@@ -66,10 +66,9 @@ impl TagSource for Deadline {
 }
 
 fn deadline_error(image: &str, timeout: Duration) -> ScanError {
-    ScanError::Timeout {
+    ScanError::ScanTimeout {
         registry: image.split('/').next().unwrap_or_default().to_string(),
         image: image.to_string(),
-        attempts: 1,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     }
 }
@@ -88,7 +87,11 @@ fn registry_source(
     repo: &ImageRepository,
 ) -> Result<Arc<dyn TagSource>, ObjectError> {
     if let Some(source) = &ctx.tag_source {
-        return Ok(Arc::clone(source));
+        // A program's own source gets the same bound the registry client enforces itself.
+        return Ok(Arc::new(Deadline {
+            inner: Arc::clone(source),
+            timeout: repo.timeout,
+        }));
     }
     if let Some(snapshot) = &ctx.config.snapshot {
         return SnapshotTagSource::from_path(snapshot)
@@ -141,6 +144,7 @@ fn registry_source(
         insecure: repo.insecure,
         ca_pem,
         credentials,
+        scan_timeout: repo.timeout,
         ..RegistryOptions::default()
     })
     .map(|s| Arc::new(s) as Arc<dyn TagSource>)
@@ -183,10 +187,6 @@ async fn scan_repository(ctx: &RunContext, repo: &ImageRepository) -> Repository
             )
         }
     };
-    let bounded: Arc<dyn TagSource> = Arc::new(Deadline {
-        inner: base,
-        timeout: repo.timeout,
-    });
     let cache = ctx
         .config
         .effective_cache_dir()
@@ -209,22 +209,22 @@ async fn scan_repository(ctx: &RunContext, repo: &ImageRepository) -> Repository
         let outcome = CacheOutcome::Cached {
             scanned_at: entry.scanned_at,
         };
-        return finish(report, result, Some(outcome), bounded, repo);
+        return finish(report, result, Some(outcome), base, repo);
     }
     let (source, cached): (Arc<dyn TagSource>, Option<Arc<CachedTagSource>>) = match cache {
         Some(cache) => {
             let cached = Arc::new(CachedTagSource::new(
-                Arc::clone(&bounded),
+                Arc::clone(&base),
                 cache,
                 repo.interval,
             ));
             (cached.clone(), Some(cached))
         }
-        None => (Arc::clone(&bounded), None),
+        None => (Arc::clone(&base), None),
     };
     let result = scan(source.as_ref(), &repo.image, &exclusions).await;
     let outcome = cached.and_then(|c| c.outcome(&repo.image));
-    finish(report, result, outcome, bounded, repo)
+    finish(report, result, outcome, base, repo)
 }
 
 fn finish(
