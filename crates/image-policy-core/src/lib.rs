@@ -32,6 +32,7 @@
 
 mod constraint;
 mod error;
+mod go_syntax;
 mod numeric;
 mod policy;
 mod spec;
