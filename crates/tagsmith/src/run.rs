@@ -17,8 +17,8 @@ pub mod update;
 pub mod workspace;
 
 pub use report::{AutomationReport, PolicyReport, RepositoryReport, RunReport};
-pub use scan::{scan_repositories, Scans};
-pub use select::{select_policies, Selections};
+pub use scan::{scan_repositories, scan_repository, RepositoryScan, Scans};
+pub use select::{select_policies, select_policy, PolicySelection, Selections};
 pub use update::update_automation;
 pub use workspace::Workspace;
 

@@ -41,6 +41,11 @@ impl Scans {
     pub fn reports(&self) -> Vec<RepositoryReport> {
         self.by_key.values().map(|s| s.report.clone()).collect()
     }
+
+    /// Adds one repository's scan (a controller assembles the scans a policy needs).
+    pub fn insert(&mut self, key: ObjectKey, scan: RepositoryScan) {
+        self.by_key.insert(key, scan);
+    }
 }
 
 /// An injected [`TagSource`] bounded by a deadline per call, as the registry client bounds
@@ -153,8 +158,9 @@ fn registry_source(
 
 /// Scans one repository through the cache: fresh entries are reused; when the registry
 /// fails, an older entry is used and marked stale; a suspended repository is not scanned
-/// and keeps its last scan, as Flux keeps its status.
-async fn scan_repository(ctx: &RunContext, repo: &ImageRepository) -> RepositoryScan {
+/// and keeps its last scan, as Flux keeps its status. (The controller calls this per
+/// ImageRepository; the cache folder is then its persistent tag store.)
+pub async fn scan_repository(ctx: &RunContext, repo: &ImageRepository) -> RepositoryScan {
     let report = RepositoryReport {
         repository: repo.origin.key(),
         image: repo.image.clone(),

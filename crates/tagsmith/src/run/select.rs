@@ -43,6 +43,12 @@ impl Selections {
     pub fn reports(&self) -> Vec<PolicyReport> {
         self.by_key.values().map(|s| s.report.clone()).collect()
     }
+
+    /// Adds one policy's outcome (a controller builds the selections an automation sees
+    /// from the policies' `status.latestRef`).
+    pub fn insert(&mut self, key: ObjectKey, selection: PolicySelection) {
+        self.by_key.insert(key, selection);
+    }
 }
 
 /// Why `policy` cannot use its repository's scan, or the scan.
@@ -101,7 +107,8 @@ fn repository_scan<'a>(
     Ok(scan)
 }
 
-async fn select_policy(
+/// Stage 2 for one policy (the controller calls this per ImagePolicy).
+pub async fn select_policy(
     objects: &FluxObjects,
     scans: &Scans,
     policy: &ImagePolicyObject,
