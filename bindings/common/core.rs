@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
+use tagsmith::config::RunConfig;
 use tagsmith::policy::{Exclusions, Order, PolicyError, PolicySpec};
 use tagsmith::registry::{
     Credentials, OciTagSource, RegistryOptions, ScanError, ScanResult, Secret, SnapshotTagSource,
     TagSource,
 };
-use tagsmith::run::{RunOptions, RunReport};
+use tagsmith::run::{RunContext, RunReport};
 use tagsmith::setter::{Policies, SetterError, SetterResult, TreeOptions};
 use tagsmith::RunError;
 
@@ -121,6 +122,29 @@ impl From<ScanError> for ErrorInfo {
             } => json!({"registry": registry, "image": image, "status": status, "reason": message}),
             ScanError::Config { path, message } => json!({"path": path, "reason": message}),
             ScanError::NotInSnapshot { image } => json!({"image": image}),
+            ScanError::ScanTimeout {
+                registry,
+                image,
+                timeout_ms,
+            } => json!({"registry": registry, "image": image, "timeout_ms": timeout_ms}),
+            ScanError::BodyTooLarge {
+                registry,
+                image,
+                what,
+                limit_bytes,
+            } => {
+                json!({"registry": registry, "image": image, "what": what, "limit_bytes": limit_bytes})
+            }
+            ScanError::TooManyPages {
+                registry,
+                image,
+                limit,
+            }
+            | ScanError::TooManyTags {
+                registry,
+                image,
+                limit,
+            } => json!({"registry": registry, "image": image, "limit": limit}),
         };
         info(e.code(), e.to_string(), fields)
     }
@@ -147,24 +171,13 @@ impl From<RunError> for ErrorInfo {
     fn from(e: RunError) -> Self {
         let code = e.code();
         let message = e.to_string();
-        #[allow(unreachable_patterns)] // the facade may grow variants
         let fields = match e {
             RunError::Scan(s) => return s.into(),
             RunError::Git(g) => return g.into(),
-            RunError::InvalidObject {
-                file,
-                line,
-                field,
-                message,
-            } => {
-                json!({"path": file.display().to_string(), "line": line, "field": field, "reason": message})
-            }
-            RunError::Setter(reason) => json!({"reason": reason}),
+            RunError::Config { .. } | RunError::Credentials { .. } => json!({}),
             RunError::Io { path, message } => {
                 json!({"path": path.display().to_string(), "reason": message})
             }
-            RunError::Credentials { message } => json!({"reason": message}),
-            _ => json!({}),
         };
         info(code, message, fields)
     }
@@ -335,126 +348,37 @@ impl ScanArgs {
     }
 }
 
-/// The options of a run, as the bindings take them.
-#[derive(Default, Clone)]
-pub struct RunArgs {
-    /// Compute and report only.
-    pub dry_run: bool,
-    /// Tag snapshot file.
-    pub snapshot: Option<String>,
-    /// Flux objects from this file instead of the tree.
-    pub config: Option<String>,
-    /// Docker config for registries without a secret.
-    pub docker_config: Option<String>,
-    /// Local stand-ins for Kubernetes secrets.
-    pub secrets_dir: Option<String>,
-    /// Scan cache folder (default: the user cache folder).
-    pub cache_dir: Option<String>,
-    /// Disable the scan cache.
-    pub no_cache: bool,
-    /// Remote to push to (default `origin`).
-    pub remote: Option<String>,
-    /// Push after committing (default true).
-    pub push: Option<bool>,
-    /// Clone this GitRepository URL into a temporary folder and run there instead of a
-    /// checkout (`tagsmith run --url`).
-    pub url: Option<String>,
-    /// With `url`: the branch to clone (default: what the automations check out).
-    pub branch: Option<String>,
-    /// Git credentials for clone and push; each falls back to its `TAGSMITH_GIT_*`
-    /// variable, and all absent leaves each automation its GitRepository's secret.
-    pub ssh_key: Option<String>,
-    /// known_hosts file for `ssh_key`.
-    pub known_hosts: Option<String>,
-    /// Passphrase of `ssh_key`.
-    pub ssh_passphrase: Option<String>,
-    /// HTTPS token.
-    pub git_token: Option<String>,
-    /// HTTPS user.
-    pub git_username: Option<String>,
-    /// HTTPS password.
-    pub git_password: Option<String>,
+/// The options of a run, as both bindings take them: a JSON object of
+/// `tagsmith::config::RunConfig`'s fields (snake_case), with `root` given apart. The
+/// `TAGSMITH_*` environment fills what is not given, as in the CLI.
+pub fn run_config(root: Option<String>, options: Value) -> Result<RunConfig, ErrorInfo> {
+    let mut options = match options {
+        Value::Null => Map::new(),
+        Value::Object(map) => map,
+        other => return Err(usage(format!("run options must be an object, not {other}"))),
+    };
+    if let Some(root) = root {
+        if options.contains_key("root") {
+            return Err(usage(
+                "give root once: as the first argument or as an option",
+            ));
+        }
+        options.insert("root".into(), Value::String(root));
+    }
+    let config: RunConfig = serde_json::from_value(Value::Object(options))
+        .map_err(|e| usage(format!("run options: {e}")))?;
+    if config.root.is_none() && config.url.is_none() {
+        return Err(usage("give a checkout root or a url"));
+    }
+    Ok(config.with_process_env())
 }
 
-impl RunArgs {
-    /// The credentials given, over the `TAGSMITH_GIT_*` environment, as the CLI reads them.
-    fn credentials(&self) -> tagsmith::credentials::GitCredentials {
-        use tagsmith::git::Secret;
-        let mut c = tagsmith::credentials::GitCredentials::from_process_env();
-        if let Some(v) = &self.ssh_key {
-            c.ssh_key = Some(PathBuf::from(v));
-        }
-        if let Some(v) = &self.known_hosts {
-            c.known_hosts = Some(PathBuf::from(v));
-        }
-        if let Some(v) = &self.ssh_passphrase {
-            c.ssh_passphrase = Some(Secret::new(v.clone()));
-        }
-        if let Some(v) = &self.git_token {
-            c.token = Some(Secret::new(v.clone()));
-        }
-        if let Some(v) = &self.git_username {
-            c.username = Some(v.clone());
-        }
-        if let Some(v) = &self.git_password {
-            c.password = Some(Secret::new(v.clone()));
-        }
-        c
-    }
+/// Runs the pipeline as the configuration says (a checkout, or a clone of `url`).
+pub async fn run(config: RunConfig) -> Result<RunReport, ErrorInfo> {
+    Ok(tagsmith::run::run(&RunContext::new(config)).await?)
+}
 
-    /// Runs the pipeline on the checkout at `root`, or on a clone of `url`.
-    pub async fn run(self, root: Option<String>) -> Result<RunReport, ErrorInfo> {
-        let auth = self.credentials().into_auth()?;
-        let (root, objects_root, clone_dir) = match (root, &self.url) {
-            (Some(_), Some(_)) => return Err(usage("give a checkout root or a url, not both")),
-            (None, None) => return Err(usage("give a checkout root or a url")),
-            (Some(root), None) => (PathBuf::from(root), None, None),
-            (None, Some(url)) => {
-                let dir = tempfile::tempdir().map_err(|e| {
-                    ErrorInfo::from(RunError::Io {
-                        path: std::env::temp_dir(),
-                        message: e.to_string(),
-                    })
-                })?;
-                let (url, branch, config) = (url.clone(), self.branch.clone(), self.config.clone());
-                let (work, clone_auth) = (dir.path().to_path_buf(), auth.clone());
-                // libgit2 blocks: off the async workers.
-                let cloned = tokio::task::spawn_blocking(move || {
-                    tagsmith::run::clone_work_tree(
-                        &url,
-                        branch.as_deref(),
-                        clone_auth,
-                        config.as_deref().map(Path::new),
-                        &work,
-                    )
-                })
-                .await
-                .map_err(|e| usage(format!("clone task failed: {e}")))??;
-                (cloned.root, cloned.objects_root, Some(dir))
-            }
-        };
-        let mut opts = RunOptions::new(root);
-        opts.objects_root = objects_root;
-        // Explicit credentials serve every push, as in the CLI.
-        opts.git_auth = Some(auth).filter(|a| *a != tagsmith::git::GitAuth::None);
-        opts.dry_run = self.dry_run;
-        opts.snapshot = self.snapshot.map(PathBuf::from);
-        opts.config = self.config.map(PathBuf::from);
-        opts.docker_config = self.docker_config.map(PathBuf::from);
-        opts.secrets_dir = self.secrets_dir.map(PathBuf::from);
-        if self.no_cache {
-            opts.cache_dir = None;
-        } else if let Some(dir) = self.cache_dir {
-            opts.cache_dir = Some(PathBuf::from(dir));
-        }
-        if let Some(remote) = self.remote {
-            opts.remote = remote;
-        }
-        if let Some(push) = self.push {
-            opts.push = push;
-        }
-        let report = tagsmith::run::run(&opts).await?;
-        drop(clone_dir);
-        Ok(report)
-    }
+/// The configuration's JSON schema, for the stub checks of both bindings.
+pub fn run_config_schema() -> String {
+    RunConfig::json_schema().to_string()
 }

@@ -840,6 +840,7 @@ module.exports.explain = nativeBinding.explain
 module.exports.rewriteString = nativeBinding.rewriteString
 module.exports.rewriteTree = nativeBinding.rewriteTree
 module.exports.run = nativeBinding.run
+module.exports.runConfigSchema = nativeBinding.runConfigSchema
 module.exports.scan = nativeBinding.scan
 module.exports.selectLatest = nativeBinding.selectLatest
 module.exports.timeSelectNative = nativeBinding.timeSelectNative

@@ -9,7 +9,7 @@
 #[path = "../../common/core.rs"]
 mod core;
 
-use crate::core::{ErrorInfo, RunArgs, ScanArgs};
+use crate::core::{ErrorInfo, ScanArgs};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
@@ -359,65 +359,46 @@ pub fn scan<'env>(
     settle(env, async move { args.scan(image).await })
 }
 
-/// Options of `run`.
-#[napi(object)]
-#[derive(Default)]
-pub struct RunOptions {
-    /// Compute and report (with diffs); write, commit and push nothing.
-    pub dry_run: Option<bool>,
-    pub snapshot: Option<String>,
-    pub config: Option<String>,
-    pub docker_config: Option<String>,
-    pub secrets_dir: Option<String>,
-    pub cache_dir: Option<String>,
-    pub no_cache: Option<bool>,
-    pub remote: Option<String>,
-    pub push: Option<bool>,
-    /// Clone this GitRepository URL into a temporary folder and run there (pass `null`
-    /// as `root`), as `tagsmith run --url` does.
-    pub url: Option<String>,
-    /// With `url`: the branch to clone (default: what the automations check out).
-    pub branch: Option<String>,
-    /// Git credentials for clone and push; each falls back to its `TAGSMITH_GIT_*`
-    /// environment variable. An SSH key needs `knownHosts`.
-    pub ssh_key: Option<String>,
-    pub known_hosts: Option<String>,
-    pub ssh_passphrase: Option<String>,
-    pub git_token: Option<String>,
-    pub git_username: Option<String>,
-    pub git_password: Option<String>,
+/// `camelCase` option names (as JS writes them) to `RunConfig`'s `snake_case` ones.
+fn snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The whole automation on the Git checkout at `root` (or, with `root` null and
-/// `options.url`, on a temporary clone of that URL), from its Flux CRDs. Resolves to the
-/// run report (`repositories`, `policies`, `automations`, `dryRun`).
+/// `options.url`, on a temporary clone of that URL), from its Flux objects. `options` are
+/// `tagsmith run`'s (`RunOptions`, generated from the Rust `RunConfig`); unset ones fall
+/// back to the `TAGSMITH_*` environment, as in the CLI. Resolves to the run report; objects
+/// that failed carry `error: { code, message }` in it.
 #[napi(ts_return_type = "Promise<Record<string, any>>")]
 pub fn run<'env>(
     env: &'env Env,
     root: Option<String>,
-    options: Option<RunOptions>,
+    #[napi(ts_arg_type = "RunOptions | undefined | null")] options: Option<Value>,
 ) -> Result<PromiseRaw<'env, Value>> {
-    let o = options.unwrap_or_default();
-    let args = RunArgs {
-        dry_run: o.dry_run.unwrap_or(false),
-        snapshot: o.snapshot,
-        config: o.config,
-        docker_config: o.docker_config,
-        secrets_dir: o.secrets_dir,
-        cache_dir: o.cache_dir,
-        no_cache: o.no_cache.unwrap_or(false),
-        remote: o.remote,
-        push: o.push,
-        url: o.url,
-        branch: o.branch,
-        ssh_key: o.ssh_key,
-        known_hosts: o.known_hosts,
-        ssh_passphrase: o.ssh_passphrase,
-        git_token: o.git_token,
-        git_username: o.git_username,
-        git_password: o.git_password,
+    let options = match options {
+        Some(Value::Object(map)) => {
+            Value::Object(map.into_iter().map(|(k, v)| (snake(&k), v)).collect())
+        }
+        Some(other) => other,
+        None => Value::Null,
     };
-    settle(env, async move { args.run(root).await })
+    let config = core::run_config(root, options).map_err(|e| js_err(env, e))?;
+    settle(env, core::run(config))
+}
+
+/// The JSON schema of `run`'s options (`RunConfig`), which `index.d.ts` is checked against.
+#[napi]
+pub fn run_config_schema() -> String {
+    core::run_config_schema()
 }
 
 /// Runs `work` on napi's tokio runtime; the Promise resolves to the converted value or

@@ -9,7 +9,7 @@
 #[path = "../../common/core.rs"]
 mod core;
 
-use crate::core::{ErrorInfo, RunArgs, ScanArgs};
+use crate::core::{ErrorInfo, ScanArgs};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -720,108 +720,70 @@ fn scan_async<'py>(
     awaitable(py, args.scan(image))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_args(
-    dry_run: bool,
-    snapshot: Option<std::path::PathBuf>,
-    config: Option<std::path::PathBuf>,
-    docker_config: Option<std::path::PathBuf>,
-    secrets_dir: Option<std::path::PathBuf>,
-    cache_dir: Option<std::path::PathBuf>,
-    no_cache: bool,
-    remote: Option<String>,
-    push: bool,
-    git: GitArgs,
-) -> RunArgs {
-    let s = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
-    RunArgs {
-        dry_run,
-        snapshot: s(snapshot),
-        config: s(config),
-        docker_config: s(docker_config),
-        secrets_dir: s(secrets_dir),
-        cache_dir: s(cache_dir),
-        no_cache,
-        remote,
-        push: Some(push),
-        url: git.url,
-        branch: git.branch,
-        ssh_key: s(git.ssh_key),
-        known_hosts: s(git.known_hosts),
-        ssh_passphrase: git.ssh_passphrase,
-        git_token: git.git_token,
-        git_username: git.git_username,
-        git_password: git.git_password,
+/// Python keyword arguments as the JSON object `RunConfig` is read from: `None`, `bool`,
+/// `int`, `float`, `str`, `os.PathLike` (as its path), and lists of these.
+fn option_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if value.is_none() {
+        return Ok(Value::Null);
     }
+    if let Ok(b) = value.cast::<pyo3::types::PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = value.extract::<i64>() {
+        return Ok(Value::from(i));
+    }
+    if let Ok(f) = value.extract::<f64>() {
+        return Ok(serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number));
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_string()));
+    }
+    if let Ok(path) = value.extract::<std::path::PathBuf>() {
+        return Ok(Value::String(path.display().to_string()));
+    }
+    if let Ok(list) = value.cast::<PyList>() {
+        return list
+            .iter()
+            .map(|v| option_value(&v))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::Array);
+    }
+    Err(PyTypeError::new_err(format!(
+        "run options take None, bool, int, str, os.PathLike or lists of them, not {}",
+        value.get_type().name()?
+    )))
 }
 
-/// The clone and credential keywords of `run`.
-struct GitArgs {
-    url: Option<String>,
-    branch: Option<String>,
-    ssh_key: Option<std::path::PathBuf>,
-    known_hosts: Option<std::path::PathBuf>,
-    ssh_passphrase: Option<String>,
-    git_token: Option<String>,
-    git_username: Option<String>,
-    git_password: Option<String>,
+fn run_config(
+    root: Option<std::path::PathBuf>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<tagsmith::config::RunConfig> {
+    let mut map = serde_json::Map::new();
+    if let Some(options) = options {
+        for (key, value) in options.iter() {
+            map.insert(key.extract::<String>()?, option_value(&value)?);
+        }
+    }
+    let root = root.map(|r| r.display().to_string());
+    core::run_config(root, Value::Object(map)).or_else(err)
 }
 
 /// The whole automation on the Git checkout at `root` (scan -> select -> set -> commit ->
-/// push), from its Flux CRDs; or, with `url=` instead of `root`, on a temporary clone of
-/// that GitRepository URL (`branch=`, else what the automations check out), as
-/// `tagsmith run --url` does. `dry_run=True` computes and reports (with diffs) and writes
-/// nothing. Git credentials (`ssh_key` + `known_hosts` [+ `ssh_passphrase`], `git_token`,
-/// or `git_username` + `git_password`) fall back to the `TAGSMITH_GIT_*` environment.
-/// Returns the run report (`repositories`, `policies`, `automations`, `dry_run`).
+/// push), from its Flux objects; or, with `url=` instead of `root`, on a temporary clone of
+/// that URL. The keyword arguments are `tagsmith run`'s options (`RunConfig`: `dry_run`,
+/// `snapshot`, `config`, `docker_config`, `secrets_dir`, `cache_dir`, `no_cache`, `remote`,
+/// `push`, `url`, `branch`, git credentials...; see the stubs); unset ones fall back to the
+/// `TAGSMITH_*` environment, as in the CLI. Returns the run report; objects that failed carry
+/// `error = {"code", "message"}` in it.
 #[pyfunction]
-#[pyo3(signature = (root=None, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true, url=None, branch=None, ssh_key=None, known_hosts=None, ssh_passphrase=None, git_token=None, git_username=None, git_password=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (root=None, **options))]
 fn run<'py>(
     py: Python<'py>,
     root: Option<std::path::PathBuf>,
-    dry_run: bool,
-    snapshot: Option<std::path::PathBuf>,
-    config: Option<std::path::PathBuf>,
-    docker_config: Option<std::path::PathBuf>,
-    secrets_dir: Option<std::path::PathBuf>,
-    cache_dir: Option<std::path::PathBuf>,
-    no_cache: bool,
-    remote: Option<String>,
-    push: bool,
-    url: Option<String>,
-    branch: Option<String>,
-    ssh_key: Option<std::path::PathBuf>,
-    known_hosts: Option<std::path::PathBuf>,
-    ssh_passphrase: Option<String>,
-    git_token: Option<String>,
-    git_username: Option<String>,
-    git_password: Option<String>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let git = GitArgs {
-        url,
-        branch,
-        ssh_key,
-        known_hosts,
-        ssh_passphrase,
-        git_token,
-        git_username,
-        git_password,
-    };
-    let args = run_args(
-        dry_run,
-        snapshot,
-        config,
-        docker_config,
-        secrets_dir,
-        cache_dir,
-        no_cache,
-        remote,
-        push,
-        git,
-    );
-    let root = root.map(|r| r.display().to_string());
-    match py.detach(|| core::runtime().block_on(args.run(root))) {
+    let config = run_config(root, options)?;
+    match py.detach(|| core::runtime().block_on(core::run(config))) {
         Ok(r) => to_py(py, &r),
         Err(e) => err(e),
     }
@@ -829,53 +791,21 @@ fn run<'py>(
 
 /// `run`, as an asyncio awaitable.
 #[pyfunction]
-#[pyo3(signature = (root=None, *, dry_run=false, snapshot=None, config=None, docker_config=None, secrets_dir=None, cache_dir=None, no_cache=false, remote=None, push=true, url=None, branch=None, ssh_key=None, known_hosts=None, ssh_passphrase=None, git_token=None, git_username=None, git_password=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (root=None, **options))]
 fn run_async<'py>(
     py: Python<'py>,
     root: Option<std::path::PathBuf>,
-    dry_run: bool,
-    snapshot: Option<std::path::PathBuf>,
-    config: Option<std::path::PathBuf>,
-    docker_config: Option<std::path::PathBuf>,
-    secrets_dir: Option<std::path::PathBuf>,
-    cache_dir: Option<std::path::PathBuf>,
-    no_cache: bool,
-    remote: Option<String>,
-    push: bool,
-    url: Option<String>,
-    branch: Option<String>,
-    ssh_key: Option<std::path::PathBuf>,
-    known_hosts: Option<std::path::PathBuf>,
-    ssh_passphrase: Option<String>,
-    git_token: Option<String>,
-    git_username: Option<String>,
-    git_password: Option<String>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let git = GitArgs {
-        url,
-        branch,
-        ssh_key,
-        known_hosts,
-        ssh_passphrase,
-        git_token,
-        git_username,
-        git_password,
-    };
-    let args = run_args(
-        dry_run,
-        snapshot,
-        config,
-        docker_config,
-        secrets_dir,
-        cache_dir,
-        no_cache,
-        remote,
-        push,
-        git,
-    );
-    let root = root.map(|r| r.display().to_string());
-    awaitable(py, args.run(root))
+    let config = run_config(root, options)?;
+    awaitable(py, core::run(config))
+}
+
+/// The JSON schema of `run`'s keyword arguments (`RunConfig`), which the stubs are checked
+/// against.
+#[pyfunction]
+fn run_config_schema() -> String {
+    core::run_config_schema()
 }
 
 /// The native module behind the `tagsmith` package.
@@ -895,6 +825,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_resolve_future, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(run_async, m)?)?;
+    m.add_function(wrap_pyfunction!(run_config_schema, m)?)?;
     macro_rules! exceptions {
         ($($name:ident),*) => { $( m.add(stringify!($name), py.get_type::<$name>())?; )* };
     }

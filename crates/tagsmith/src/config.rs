@@ -11,7 +11,7 @@
 //! assert!(config.dry_run && config.push);
 //! let env = |name: &str| (name == "TAGSMITH_GIT_TOKEN").then(|| "t0k".to_string());
 //! let config = config.with_env(&env);
-//! assert_eq!(config.git.token.as_ref().map(|t| t.expose()), Some("t0k"));
+//! assert_eq!(config.git_token.as_ref().map(|t| t.expose()), Some("t0k"));
 //! // A misspelt option is an error, not silently ignored.
 //! assert!(serde_json::from_value::<RunConfig>(serde_json::json!({"dryrun": true})).is_err());
 //! ```
@@ -31,6 +31,7 @@ pub struct RunConfig {
     /// The Git checkout holding the Flux objects and the manifests (default: the current
     /// folder). Exclusive with `url`.
     #[cfg_attr(feature = "cli", arg(value_name = "PATH"))]
+    #[schemars(extend("x-path" = true))]
     pub root: Option<PathBuf>,
     /// Clone this Git URL into a temporary folder and run there instead of a checkout.
     #[cfg_attr(
@@ -44,24 +45,29 @@ pub struct RunConfig {
     pub branch: Option<String>,
     /// Read the Flux objects from this file instead of the YAML under the checkout.
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    #[schemars(extend("x-path" = true))]
     pub config: Option<PathBuf>,
     /// Compute and report (diffs, commit messages); write, commit and push nothing.
     #[cfg_attr(feature = "cli", arg(long))]
     pub dry_run: bool,
     /// Read tags from this snapshot file (image -> tags) instead of the registries: offline.
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    #[schemars(extend("x-path" = true))]
     pub snapshot: Option<PathBuf>,
     /// Docker config.json for registries whose ImageRepository has no secret
     /// [env: TAGSMITH_DOCKER_CONFIG].
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    #[schemars(extend("x-path" = true))]
     pub docker_config: Option<PathBuf>,
     /// Local stand-ins for Kubernetes secrets: DIR/<namespace>/<name>/<key>
     /// [env: TAGSMITH_SECRETS_DIR].
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
+    #[schemars(extend("x-path" = true))]
     pub secrets_dir: Option<PathBuf>,
     /// Where scan results are cached [env: TAGSMITH_CACHE_DIR] (default
     /// $XDG_CACHE_HOME/tagsmith or ~/.cache/tagsmith, never inside the work tree).
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
+    #[schemars(extend("x-path" = true))]
     pub cache_dir: Option<PathBuf>,
     /// Always ask the registries; neither read nor write the scan cache.
     #[cfg_attr(feature = "cli", arg(long))]
@@ -85,10 +91,30 @@ pub struct RunConfig {
     /// Registry scans in flight at once.
     #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = 8))]
     pub concurrency: usize,
-    /// Git credentials for the clone and every push (instead of each GitRepository's
-    /// secret).
-    #[cfg_attr(feature = "cli", command(flatten))]
-    pub git: GitCredentials,
+    /// SSH private key for the clone and every push, with known_hosts (host keys are always
+    /// checked) [env: TAGSMITH_GIT_SSH_KEY].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "FILE", requires = "known_hosts")
+    )]
+    #[schemars(extend("x-path" = true))]
+    pub ssh_key: Option<PathBuf>,
+    /// known_hosts file for the SSH key [env: TAGSMITH_GIT_KNOWN_HOSTS].
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    #[schemars(extend("x-path" = true))]
+    pub known_hosts: Option<PathBuf>,
+    /// Passphrase of the SSH key [env: TAGSMITH_GIT_SSH_PASSPHRASE]; never a flag.
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub ssh_passphrase: Option<Secret>,
+    /// HTTPS token for the clone and every push [env: TAGSMITH_GIT_TOKEN]; never a flag.
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub git_token: Option<Secret>,
+    /// HTTPS user (with a token: default x-access-token) [env: TAGSMITH_GIT_USERNAME].
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub git_username: Option<String>,
+    /// HTTPS password [env: TAGSMITH_GIT_PASSWORD]; never a flag.
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub git_password: Option<Secret>,
 }
 
 impl Default for RunConfig {
@@ -108,7 +134,12 @@ impl Default for RunConfig {
             push: true,
             max_push_attempts: 3,
             concurrency: 8,
-            git: GitCredentials::default(),
+            ssh_key: None,
+            known_hosts: None,
+            ssh_passphrase: None,
+            git_token: None,
+            git_username: None,
+            git_password: None,
         }
     }
 }
@@ -137,13 +168,38 @@ impl RunConfig {
             .or_else(|| path("TAGSMITH_DOCKER_CONFIG"));
         self.secrets_dir = self.secrets_dir.or_else(|| path("TAGSMITH_SECRETS_DIR"));
         self.cache_dir = self.cache_dir.or_else(|| path("TAGSMITH_CACHE_DIR"));
-        self.git = self.git.with_env(env);
+        let git = self.git_credentials().with_env(env);
+        self.ssh_key = git.ssh_key;
+        self.known_hosts = git.known_hosts;
+        self.ssh_passphrase = git.ssh_passphrase;
+        self.git_token = git.token;
+        self.git_username = git.username;
+        self.git_password = git.password;
         self
+    }
+
+    /// The git credentials given, for [`GitCredentials::into_auth`].
+    pub fn git_credentials(&self) -> GitCredentials {
+        GitCredentials {
+            ssh_key: self.ssh_key.clone(),
+            known_hosts: self.known_hosts.clone(),
+            ssh_passphrase: self.ssh_passphrase.clone(),
+            token: self.git_token.clone(),
+            username: self.git_username.clone(),
+            password: self.git_password.clone(),
+        }
     }
 
     /// [`with_env`](Self::with_env) over the process environment.
     pub fn with_process_env(self) -> Self {
         self.with_env(&|name| std::env::var(name).ok())
+    }
+
+    /// The JSON schema of the configuration: field names, types, defaults and the doc
+    /// comments above. The bindings' stubs (`__init__.pyi`, `index.d.ts`) are generated from
+    /// it and checked against it by their tests; path fields carry `"x-path": true`.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(RunConfig)).unwrap_or_default()
     }
 
     /// The checkout to work in (`.` when neither `root` nor `url` is given).
@@ -173,32 +229,20 @@ impl RunConfig {
 /// `username` or `x-access-token`, as GitHub and GitLab accept), a username with a
 /// password, or none. On the command line only the key and known_hosts paths are flags:
 /// secret values come from the environment, never from flags other users can read in the
-/// process list.
-#[derive(Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[cfg_attr(feature = "cli", derive(clap::Args))]
-#[serde(default, deny_unknown_fields)]
+/// process list. [`RunConfig`] holds them flat (`ssh_key`, `git_token`...).
+#[derive(Clone, Default)]
 pub struct GitCredentials {
-    /// SSH private key for the clone and every push, with known_hosts (host keys are always
-    /// checked) [env: TAGSMITH_GIT_SSH_KEY].
-    #[cfg_attr(
-        feature = "cli",
-        arg(long, value_name = "FILE", requires = "known_hosts")
-    )]
+    /// Private key file.
     pub ssh_key: Option<PathBuf>,
-    /// known_hosts file for the SSH key [env: TAGSMITH_GIT_KNOWN_HOSTS].
-    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    /// known_hosts file.
     pub known_hosts: Option<PathBuf>,
-    /// Passphrase of the SSH key [env: TAGSMITH_GIT_SSH_PASSPHRASE].
-    #[cfg_attr(feature = "cli", arg(skip))]
+    /// Key passphrase.
     pub ssh_passphrase: Option<Secret>,
-    /// HTTPS token [env: TAGSMITH_GIT_TOKEN].
-    #[cfg_attr(feature = "cli", arg(skip))]
+    /// HTTPS token.
     pub token: Option<Secret>,
-    /// HTTPS user (with a token: default x-access-token) [env: TAGSMITH_GIT_USERNAME].
-    #[cfg_attr(feature = "cli", arg(skip))]
+    /// HTTPS user.
     pub username: Option<String>,
-    /// HTTPS password [env: TAGSMITH_GIT_PASSWORD].
-    #[cfg_attr(feature = "cli", arg(skip))]
+    /// HTTPS password.
     pub password: Option<Secret>,
 }
 
@@ -331,7 +375,7 @@ mod tests {
     #[test]
     fn configuration_round_trips_without_its_secrets() {
         let mut config = RunConfig::for_root("/repo");
-        config.git.token = Some(Secret::new("t0k"));
+        config.git_token = Some(Secret::new("t0k"));
         let json = serde_json::to_string(&config).unwrap();
         assert!(!json.contains("t0k"), "{json}");
         assert!(json.contains("<redacted>"));

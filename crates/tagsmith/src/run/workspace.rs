@@ -27,7 +27,7 @@ impl Workspace {
     /// The checkout of `config.root` (default `.`), or a fresh clone of `config.url`.
     /// Blocking (libgit2): call it off async workers.
     pub fn prepare(config: &RunConfig) -> Result<Self, RunError> {
-        let git_auth = config.git.clone().into_auth()?;
+        let git_auth = config.git_credentials().into_auth()?;
         let Some(url) = &config.url else {
             let root = config.root_or_default();
             if !root.is_dir() {
