@@ -67,8 +67,7 @@ fn clones_a_tag_or_commit_detached_and_pushes_to_a_new_branch() {
         let branch = format!("auto-{i}");
         let target = PushTarget {
             branch: Some(branch.clone()),
-            refspec: None,
-            options: Vec::new(),
+            ..Default::default()
         };
         let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
             Ok(write(d, "app.yaml", "image: app:1.1.0\n"))
