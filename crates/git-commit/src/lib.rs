@@ -42,7 +42,8 @@ pub use repo::{
 };
 pub use sign::SigningKey;
 pub use template::{
-    ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
+    uses_updated, ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
+    MAX_MESSAGE_BYTES, MAX_TEMPLATE_BYTES,
 };
 
 /// Why a commit or push failed.
