@@ -502,3 +502,122 @@ fn a_detached_checkout_of_an_unpublished_commit_is_not_built_on() {
     assert_eq!(err.code(), "work_tree", "{err}");
     assert!(remote.tip("auto").is_none());
 }
+
+#[test]
+fn an_extra_refspec_pushes_the_update_commit_and_nothing_else() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    std::fs::write(work.join("secrets.yaml"), "password: hunter2\n").expect("write");
+    git(&work, &["add", "secrets.yaml"]);
+    git(&work, &["commit", "-qm", "local only"]);
+    let repo = Repository::open(&work).expect("open");
+    let target = PushTarget {
+        branch: Some("auto".into()),
+        refspec: Some("refs/heads/auto:refs/heads/review".into()),
+        ..Default::default()
+    };
+    let outcome = push_version(&repo, &target, "1.1.0").expect("push");
+    let PushOutcome::Pushed { commit, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(remote.tip("auto").as_deref(), Some(commit.as_str()));
+    assert_eq!(remote.tip("review").as_deref(), Some(commit.as_str()));
+    assert!(!git(&remote.path, &["log", "--all", "-p"]).contains("hunter2"));
+}
+
+#[test]
+fn a_refspec_that_would_push_another_branch_or_force_is_refused_before_anything_is_pushed() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    let repo = Repository::open(&work).expect("open");
+    for refspec in [
+        "refs/heads/main:refs/heads/review",
+        "+refs/heads/auto:refs/heads/main",
+    ] {
+        let target = PushTarget {
+            branch: Some("auto".into()),
+            refspec: Some(refspec.into()),
+            ..Default::default()
+        };
+        let mut applied = false;
+        let err = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
+            applied = true;
+            set_version(d, "1.1.0")
+        })
+        .expect_err(refspec);
+        assert_eq!(err.code(), "refspec", "{refspec}: {err}");
+        assert!(!applied, "{refspec}: refused before anything was written");
+        assert!(remote.tip("auto").is_none() && remote.tip("review").is_none());
+    }
+}
+
+#[test]
+fn the_base_branch_built_elsewhere_survives_a_race_fast_forward() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    git(&work, &["checkout", "-q", "-b", "feature"]);
+    let repo = Repository::open(&work).expect("open");
+    let target = PushTarget {
+        base: Some("main".into()),
+        ..Default::default()
+    };
+    let mut calls = 0;
+    let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
+        calls += 1;
+        if calls == 1 {
+            human_pushes(&remote, "jane", "main", "apps/other.yaml", "jane: first\n");
+        }
+        set_version(d, "1.3.0")
+    })
+    .expect("converges");
+    assert!(
+        matches!(
+            outcome,
+            PushOutcome::Pushed {
+                attempts: 2,
+                forced: false,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        remote.log("main"),
+        [
+            "Update app to 1.3.0",
+            "jane edits apps/other.yaml",
+            "initial"
+        ]
+    );
+}
+
+#[test]
+fn another_run_of_the_automation_racing_on_the_push_branch_is_rebuilt_over() {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    let other = remote.clone_to("other");
+    let repo = Repository::open(&work).expect("open");
+    let other_repo = Repository::open(&other).expect("open");
+    let mut calls = 0;
+    let outcome = commit_and_push(&repo, &bot(), &to_branch("auto"), "origin", 3, &mut |d| {
+        calls += 1;
+        if calls == 1 {
+            // A second runner of the same automation (same identity) pushes first.
+            push_version(&other_repo, &to_branch("auto"), "1.1.0").expect("other run");
+        }
+        set_version(d, "1.2.0")
+    })
+    .expect("rebuilt");
+    assert!(
+        matches!(
+            outcome,
+            PushOutcome::Pushed {
+                attempts: 2,
+                forced: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(remote.log("auto"), ["Update app to 1.2.0", "initial"]);
+}
