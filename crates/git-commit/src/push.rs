@@ -216,10 +216,15 @@ impl Plan {
                 })
             }
         };
+        // A detached HEAD got here only with a push branch.
         let branch = match (&push.branch, &base) {
-            (Some(b), _) => b.clone(),
-            (None, Base::Branch(b)) => b.clone(),
-            (None, Base::Commit(_)) => unreachable_branch()?,
+            (Some(b), _) | (None, Base::Branch(b)) => b.clone(),
+            (None, Base::Commit(_)) => {
+                return Err(GitError::Git {
+                    context: "choosing the push branch".into(),
+                    message: "HEAD is detached; set push.branch".into(),
+                })
+            }
         };
         valid_branch(&branch, "push branch")?;
         if let Base::Branch(b) = &base {
@@ -240,15 +245,6 @@ impl Plan {
             extra,
         })
     }
-}
-
-/// A detached HEAD with no push branch was refused above; kept as an error rather than a
-/// panic should the match above change.
-fn unreachable_branch() -> Result<String, GitError> {
-    Err(GitError::Git {
-        context: "choosing the push branch".into(),
-        message: "HEAD is detached; set push.branch".into(),
-    })
 }
 
 /// Checks an extra refspec and returns its destination ref. Only the update commit may
