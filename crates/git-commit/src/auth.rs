@@ -47,6 +47,30 @@ pub enum GitAuth {
 const MAX_CREDENTIAL_TRIES: u32 = 3;
 
 impl GitAuth {
+    /// Every secret value these credentials hold, for scrubbing messages.
+    pub(crate) fn secrets(&self) -> Vec<&str> {
+        match self {
+            GitAuth::None => Vec::new(),
+            GitAuth::SshKey {
+                private_key,
+                passphrase,
+                ..
+            } => {
+                let mut out: Vec<&str> = passphrase.iter().map(Secret::expose).collect();
+                if let KeySource::InMemory(key) = private_key {
+                    out.extend(
+                        key.expose()
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| l.len() > 16 && !l.starts_with("-----")),
+                    );
+                }
+                out
+            }
+            GitAuth::Basic { password, .. } => vec![password.expose()],
+        }
+    }
+
     /// Remote callbacks carrying these credentials and the host-key check.
     pub(crate) fn callbacks(&self) -> git2::RemoteCallbacks<'_> {
         let mut callbacks = git2::RemoteCallbacks::new();

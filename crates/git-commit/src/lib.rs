@@ -1,6 +1,10 @@
 //! The git side of `ImageUpdateAutomation`: one clean commit of the setter's changes, a
 //! message from a Flux-compatible Go template, and a push that survives a teammate pushing
-//! at the same moment (fetch, re-apply on the new tip, retry; never force).
+//! at the same moment (fetch, re-apply on the new tip, retry). The user's own work is
+//! never lost or published: a push branch other than the checked-out one is built in a
+//! temporary repository from the remote's base tip, and only the automation's commit is
+//! ever pushed (a separate push branch is rebuilt with a lease, never over others'
+//! commits).
 //!
 //! ```
 //! use std::path::PathBuf;
@@ -24,19 +28,22 @@
 //! ```
 
 mod auth;
+mod push;
 mod repo;
 mod sign;
 pub mod sprig;
 mod template;
+mod transport;
 
 pub use auth::{GitAuth, KeySource, Secret};
+pub use push::{commit_and_push, ApplyError, ApplyOutcome, BranchState, PushOutcome, PushTarget};
 pub use repo::{
-    commit_and_push, highest_tag_in_range, ApplyError, ApplyOutcome, CheckoutRef, CloneOptions,
-    CommitOptions, PushOutcome, PushTarget, Repository, Signature,
+    highest_tag_in_range, CheckoutRef, CloneOptions, CommitOptions, Repository, Signature,
 };
 pub use sign::SigningKey;
 pub use template::{
-    ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
+    uses_updated, ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
+    MAX_MESSAGE_BYTES, MAX_TEMPLATE_BYTES,
 };
 
 /// Why a commit or push failed.
@@ -62,11 +69,34 @@ pub enum GitError {
         /// The setter's error.
         message: String,
     },
-    /// The remote rejected a push that is not a race (e.g. an extra refspec).
-    #[error("the remote rejected the push to {target}")]
+    /// The remote refused a push for another reason than a race (a hook, a protected
+    /// branch, permissions); never retried, and the local commit is undone.
+    #[error("the remote rejected the push to {target}: {message}")]
     PushRejected {
         /// The branch or refspec.
         target: String,
+        /// The remote's status and the lines its hooks printed (bounded; URLs and
+        /// credentials redacted).
+        message: String,
+    },
+    /// The remote push branch holds a commit the automation did not make: rebuilding the
+    /// branch would throw it away.
+    #[error("the remote branch {branch} holds commit {commit} by {author}, which the automation did not make; refusing to overwrite it (merge or delete that branch, or push elsewhere)")]
+    ForeignCommit {
+        /// The push branch.
+        branch: String,
+        /// The first such commit found.
+        commit: String,
+        /// Its author, `Name <email>`.
+        author: String,
+    },
+    /// `git.push.refspec` would push something else than the update commit, or force.
+    #[error("push refspec {refspec:?} refused: {message}")]
+    Refspec {
+        /// The refspec as written.
+        refspec: String,
+        /// Why.
+        message: String,
     },
     /// The checkout holds work that a commit and push could publish or lose: uncommitted
     /// changes to tracked files, or local commits the remote branch does not have.
@@ -75,7 +105,7 @@ pub enum GitError {
         /// What was found, naming files or the branch.
         reason: String,
     },
-    /// Others kept pushing first; gave up without forcing.
+    /// Others kept pushing first; gave up (nothing was overwritten).
     #[error("branch {branch} kept moving: push rejected {attempts} times; nothing was forced")]
     PushRaceExhausted {
         /// The branch.
@@ -93,6 +123,8 @@ impl GitError {
             GitError::Git { .. } => "git",
             GitError::Apply { .. } => "apply",
             GitError::PushRejected { .. } => "push_rejected",
+            GitError::ForeignCommit { .. } => "foreign_commit",
+            GitError::Refspec { .. } => "refspec",
             GitError::PushRaceExhausted { .. } => "push_race_exhausted",
             GitError::WorkTree { .. } => "work_tree",
         }

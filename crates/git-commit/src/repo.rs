@@ -1,11 +1,11 @@
-//! Git operations on `git2`: open or clone, switch to the push branch, commit exactly the
-//! changed files, push, and on a rejected push re-run the change on the new tip.
+//! Git operations on `git2`: open or clone, and commit exactly the changed files (the
+//! push is in `push.rs`).
 
 use crate::auth::GitAuth;
 use crate::sign::SigningKey;
+use crate::transport::{ensure_registered, redact_urls, scrub};
 use crate::GitError;
-use git2::{FetchOptions, PushOptions, ResetType};
-use std::cell::RefCell;
+use git2::FetchOptions;
 use std::path::{Path, PathBuf};
 
 /// An author or committer.
@@ -105,51 +105,11 @@ pub struct CommitOptions {
     pub committer: Option<Signature>,
 }
 
-/// Where to push: Flux's `git.push.branch` (default: the checked-out branch) and
-/// `git.push.refspec` (pushed in addition, as Flux does).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PushTarget {
-    /// The branch to push to.
-    pub branch: Option<String>,
-    /// An extra refspec to push, e.g. `refs/heads/main:refs/heads/auto`.
-    pub refspec: Option<String>,
-    /// Git push options (`git push -o`), e.g. `merge_request.create` for GitLab; sent with
-    /// every push of this target. The remote must advertise push options.
-    pub options: Vec<String>,
-}
-
-/// What one application of the change produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApplyOutcome {
-    /// Files changed, relative to the work tree.
-    pub changed_files: Vec<PathBuf>,
-    /// The commit message for these changes.
-    pub message: String,
-}
-
-/// The result of [`commit_and_push`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
-    /// Nothing changed: no commit, no push.
-    NoChange,
-    /// One commit made and pushed.
-    Pushed {
-        /// The commit id.
-        commit: String,
-        /// The branch pushed to.
-        branch: String,
-        /// Push attempts (more than 1 after a race).
-        attempts: u32,
-        /// The message used.
-        message: String,
-    },
-}
-
 /// A local clone with a work tree, and the credentials for its remote.
 pub struct Repository {
-    repo: git2::Repository,
-    auth: GitAuth,
-    signing: Option<SigningKey>,
+    pub(crate) repo: git2::Repository,
+    pub(crate) auth: GitAuth,
+    pub(crate) signing: Option<SigningKey>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -161,7 +121,7 @@ impl std::fmt::Debug for Repository {
 }
 
 /// Paths as the index spells them: relative, `/`-separated, no `./` (which it refuses).
-fn index_paths(paths: &[PathBuf]) -> Vec<String> {
+pub(crate) fn index_paths(paths: &[PathBuf]) -> Vec<String> {
     paths
         .iter()
         .map(|p| {
@@ -225,6 +185,7 @@ impl Repository {
         branch: Option<&str>,
         auth: GitAuth,
     ) -> Result<Self, GitError> {
+        ensure_registered()?;
         let mut builder = git2::build::RepoBuilder::new();
         if let Some(b) = branch {
             builder.branch(b);
@@ -233,8 +194,8 @@ impl Repository {
         fetch.remote_callbacks(auth.callbacks());
         builder.fetch_options(fetch);
         let repo = builder.clone(url, dir).map_err(|e| GitError::Git {
-            context: format!("cloning {} into {}", redact_url(url), dir.display()),
-            message: e.message().to_string(),
+            context: format!("cloning {} into {}", redact_urls(url), dir.display()),
+            message: scrub(e.message(), &auth),
         })?;
         drop(builder);
         Ok(Repository {
@@ -251,7 +212,8 @@ impl Repository {
     /// transport; tags, commits and local paths are cloned in full (libgit2's local
     /// transport has no shallow mode, and a tag or commit may be anywhere in history).
     pub fn clone_with(url: &str, dir: &Path, options: &CloneOptions) -> Result<Self, GitError> {
-        let context = || format!("cloning {} into {}", redact_url(url), dir.display());
+        ensure_registered()?;
+        let context = || format!("cloning {} into {}", redact_urls(url), dir.display());
         let mut builder = git2::build::RepoBuilder::new();
         let mut fetch = FetchOptions::new();
         fetch.remote_callbacks(options.auth.callbacks());
@@ -272,7 +234,7 @@ impl Repository {
         builder.fetch_options(fetch);
         let repo = builder.clone(url, dir).map_err(|e| GitError::Git {
             context: context(),
-            message: e.message().to_string(),
+            message: scrub(e.message(), &options.auth),
         })?;
         drop(builder);
         let target = match &options.reference {
@@ -311,7 +273,7 @@ impl Repository {
                 fetch.download_tags(git2::AutotagOption::None);
                 repo.find_remote("origin")
                     .and_then(|mut r| r.fetch(&[name], Some(&mut fetch), None))
-                    .map_err(|e| failed(e.message().to_string()))?;
+                    .map_err(|e| failed(scrub(e.message(), &options.auth)))?;
                 let mut fetched = None;
                 repo.fetchhead_foreach(|reference, _, oid, _| {
                     if reference == name {
@@ -356,7 +318,7 @@ impl Repository {
         fetch.remote_callbacks(auth.callbacks());
         repo.find_remote("origin")
             .and_then(|mut r| r.fetch(&["+refs/tags/*:refs/tags/*"], Some(&mut fetch), None))
-            .map_err(|e| format!("fetching tags: {}", e.message()))?;
+            .map_err(|e| format!("fetching tags: {}", scrub(e.message(), auth)))?;
         let names = repo.tag_names(None).map_err(|e| e.message().to_string())?;
         let mut tags = Vec::new();
         // Each name is a `Result<Option<&str>>`: names that are not UTF-8 cannot be a
@@ -403,82 +365,6 @@ impl Repository {
             })
     }
 
-    /// Switches to `branch`: the remote's branch when it exists, else a new branch at the
-    /// current commit (Flux's `push.branch` behaviour).
-    pub fn switch_to_push_branch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
-        if self.current_branch().ok().as_deref() == Some(branch) {
-            return Ok(());
-        }
-        let _ = self.fetch(remote, branch);
-        let remote_ref = format!("refs/remotes/{remote}/{branch}");
-        let target = match self.repo.refname_to_id(&remote_ref) {
-            Ok(id) => self.repo.find_commit(id),
-            Err(_) => self.repo.head().and_then(|h| h.peel_to_commit()),
-        }
-        .map_err(git_err("finding the push branch start"))?;
-        self.repo
-            .branch(branch, &target, true)
-            .map_err(git_err("creating the push branch"))?;
-        self.repo
-            .set_head(&format!("refs/heads/{branch}"))
-            .map_err(git_err("switching to the push branch"))?;
-        self.repo
-            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-            .map_err(git_err("checking out the push branch"))?;
-        Ok(())
-    }
-
-    /// Refuses to commit and push from a checkout that holds the user's work: a race resets
-    /// the branch to the remote tip (tracked edits would be lost), and pushing the branch
-    /// would publish local commits the remote does not have yet. Untracked files are fine.
-    fn ensure_safe_to_push(&self, remote: &str, branch: &str) -> Result<(), GitError> {
-        let mut options = git2::StatusOptions::new();
-        options.include_untracked(false).include_ignored(false);
-        let statuses = self
-            .repo
-            .statuses(Some(&mut options))
-            .map_err(git_err("reading the work tree status"))?;
-        let changed: Vec<String> = statuses
-            .iter()
-            .filter(|s| !s.status().is_empty())
-            .filter_map(|s| s.path().ok().map(str::to_string))
-            .collect();
-        if !changed.is_empty() {
-            let shown: Vec<&str> = changed.iter().take(5).map(String::as_str).collect();
-            return Err(GitError::WorkTree {
-                reason: format!(
-                    "uncommitted changes to {}{}; commit or stash them first (a push race resets the branch to the remote tip)",
-                    shown.join(", "),
-                    if changed.len() > shown.len() { ", ..." } else { "" }
-                ),
-            });
-        }
-        // The remote branch may not exist yet (a new push branch): nothing to compare.
-        if self.fetch(remote, branch).is_err() {
-            return Ok(());
-        }
-        let (Ok(tip), Ok(head)) = (
-            self.repo
-                .refname_to_id(&format!("refs/remotes/{remote}/{branch}")),
-            self.repo
-                .head()
-                .and_then(|h| h.peel_to_commit())
-                .map(|c| c.id()),
-        ) else {
-            return Ok(());
-        };
-        let published = head == tip || self.repo.graph_descendant_of(tip, head).unwrap_or(true);
-        if published {
-            return Ok(());
-        }
-        let (ahead, _) = self.repo.graph_ahead_behind(head, tip).unwrap_or((0, 0));
-        Err(GitError::WorkTree {
-            reason: format!(
-                "the checkout has {ahead} commit(s) that {remote}/{branch} does not; push or drop them first (tagsmith pushes only its own commit)"
-            ),
-        })
-    }
-
     /// Those of `paths` (relative to the work tree) whose content differs from `HEAD`, in
     /// the index or in the work tree. `commit_paths` commits whole files, so an apply step
     /// should refuse to write such a file: its commit would carry the user's own edits.
@@ -498,7 +384,8 @@ impl Repository {
         Ok(dirty)
     }
 
-    /// Stages exactly `paths` and commits them; `None` when the tree did not change.
+    /// Stages exactly `paths` and commits them on HEAD; `None` when the tree did not
+    /// change.
     pub fn commit_paths(
         &self,
         paths: &[PathBuf],
@@ -508,17 +395,7 @@ impl Repository {
         if paths.is_empty() {
             return Ok(None);
         }
-        let mut index = self.repo.index().map_err(git_err("reading the index"))?;
-        let specs = index_paths(paths);
-        // add_path hashes each file: add_all trusts stat data, and a same-size rewrite in
-        // the same second as the index write ("racy git") would be missed.
-        for spec in &specs {
-            index
-                .add_path(Path::new(spec))
-                .map_err(git_err("staging changed files"))?;
-        }
-        index.write().map_err(git_err("writing the index"))?;
-        let tree_id = index.write_tree().map_err(git_err("writing the tree"))?;
+        let tree_id = stage(&self.repo, paths)?;
         let parent = self
             .repo
             .head()
@@ -527,59 +404,26 @@ impl Repository {
         if parent.tree_id() == tree_id {
             return Ok(None);
         }
-        let tree = self
-            .repo
-            .find_tree(tree_id)
-            .map_err(git_err("reading the tree"))?;
-        let author = git2::Signature::now(&opts.author.name, &opts.author.email)
-            .map_err(git_err("author signature"))?;
-        let committer = match &opts.committer {
-            Some(c) => {
-                git2::Signature::now(&c.name, &c.email).map_err(git_err("committer signature"))?
-            }
-            None => author.clone(),
-        };
-        let id = match &self.signing {
-            None => self
-                .repo
-                .commit(
-                    Some("HEAD"),
-                    &author,
-                    &committer,
-                    message,
-                    &tree,
-                    &[&parent],
-                )
-                .map_err(git_err("committing"))?,
-            Some(key) => {
-                let buffer = self
-                    .repo
-                    .commit_create_buffer(&author, &committer, message, &tree, &[&parent])
-                    .map_err(git_err("building the commit"))?;
-                let content = buffer.as_str().map_err(|_| GitError::Git {
-                    context: "building the commit".into(),
-                    message: "the commit is not UTF-8".into(),
-                })?;
-                let signature = key.sign_bytes(content.as_bytes())?;
-                let id = self
-                    .repo
-                    .commit_signed(content, &signature, Some("gpgsig"))
-                    .map_err(git_err("writing the signed commit"))?;
-                self.advance_head(id, message)?;
-                id
-            }
-        };
+        let id = create_commit(
+            &self.repo,
+            tree_id,
+            &parent,
+            message,
+            opts,
+            self.signing.as_ref(),
+        )?;
+        self.advance_head(id, message)?;
         Ok(Some(id.to_string()))
     }
 
-    /// Moves HEAD's branch (or a detached HEAD) to `id`, as `commit(Some("HEAD"))` does.
+    /// Moves HEAD's branch (or a detached HEAD) to `id`, as `git commit` does.
     fn advance_head(&self, id: git2::Oid, message: &str) -> Result<(), GitError> {
         let head = self.repo.head().map_err(git_err("reading HEAD"))?;
         let summary = message.lines().next().unwrap_or_default();
         if head.is_branch() {
             let name = head.name().unwrap_or("HEAD").to_string();
             self.repo
-                .reference(&name, id, true, &format!("commit (signed): {summary}"))
+                .reference(&name, id, true, &format!("commit: {summary}"))
                 .map_err(git_err("updating the branch"))?;
         } else {
             self.repo
@@ -588,186 +432,58 @@ impl Repository {
         }
         Ok(())
     }
-
-    fn fetch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
-        let mut r = self
-            .repo
-            .find_remote(remote)
-            .map_err(git_err("finding the remote"))?;
-        let refspec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(self.auth.callbacks());
-        r.fetch(&[&refspec], Some(&mut opts), None)
-            .map_err(git_err("fetching"))
-    }
-
-    /// Pushes `refspec` with push `options`; `Ok(false)` when the remote rejected it (not a
-    /// fast-forward).
-    fn push(&self, remote: &str, refspec: &str, options: &[String]) -> Result<bool, GitError> {
-        let mut r = self
-            .repo
-            .find_remote(remote)
-            .map_err(git_err("finding the remote"))?;
-        let rejected: RefCell<Option<String>> = RefCell::new(None);
-        let mut callbacks = self.auth.callbacks();
-        callbacks.push_update_reference(|_, status| {
-            if let Some(msg) = status {
-                *rejected.borrow_mut() = Some(msg.to_string());
-            }
-            Ok(())
-        });
-        let mut opts = PushOptions::new();
-        opts.remote_callbacks(callbacks);
-        let options: Vec<&str> = options.iter().map(String::as_str).collect();
-        if !options.is_empty() {
-            opts.remote_push_options(&options);
-        }
-        match r.push(&[refspec], Some(&mut opts)) {
-            Ok(()) => Ok(rejected.borrow().is_none()),
-            Err(e) if e.code() == git2::ErrorCode::NotFastForward => Ok(false),
-            Err(e)
-                if e.message().contains("non-fast-forward")
-                    || e.message().contains("fetch first") =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(GitError::Git {
-                context: format!("pushing {refspec} to {remote}"),
-                message: e.message().to_string(),
-            }),
-        }
-    }
-
-    /// Moves the current branch back to the parent of `id` (a commit just made on it) and
-    /// restores `paths` in the index and work tree from that parent. Nothing else in the
-    /// work tree is touched.
-    fn undo_commit(&self, id: &str, paths: &[PathBuf]) -> Result<(), GitError> {
-        let oid = git2::Oid::from_str(id).map_err(git_err("reading the commit id"))?;
-        let parent = self
-            .repo
-            .find_commit(oid)
-            .and_then(|c| c.parent(0))
-            .map_err(git_err("finding the commit's parent"))?;
-        let head = self.repo.head().map_err(git_err("reading HEAD"))?;
-        let branch = head
-            .name()
-            .map_err(git_err("reading HEAD's name"))?
-            .to_string();
-        self.repo
-            .reference(
-                &branch,
-                parent.id(),
-                true,
-                "tagsmith: undo the unpushed commit",
-            )
-            .map_err(git_err("moving the branch back"))?;
-        let mut checkout = git2::build::CheckoutBuilder::new();
-        checkout.force();
-        for path in index_paths(paths) {
-            checkout.path(path);
-        }
-        self.repo
-            .checkout_tree(parent.as_object(), Some(&mut checkout))
-            .map_err(git_err("restoring the changed files"))
-    }
-
-    /// Resets the branch and work tree to the remote's tip, dropping the local commit.
-    fn reset_to_remote(&self, remote: &str, branch: &str) -> Result<(), GitError> {
-        self.fetch(remote, branch)?;
-        let id = self
-            .repo
-            .refname_to_id(&format!("refs/remotes/{remote}/{branch}"))
-            .map_err(git_err("reading the fetched tip"))?;
-        let commit = self
-            .repo
-            .find_object(id, None)
-            .map_err(git_err("reading the fetched tip"))?;
-        self.repo
-            .reset(
-                &commit,
-                ResetType::Hard,
-                Some(git2::build::CheckoutBuilder::new().force()),
-            )
-            .map_err(git_err("resetting to the fetched tip"))
-    }
 }
 
-/// Error type an apply step may return.
-pub type ApplyError = Box<dyn std::error::Error + Send + Sync>;
+/// Stages exactly `paths` in `repo`'s index and writes the tree.
+pub(crate) fn stage(repo: &git2::Repository, paths: &[PathBuf]) -> Result<git2::Oid, GitError> {
+    let mut index = repo.index().map_err(git_err("reading the index"))?;
+    // add_path hashes each file: add_all trusts stat data, and a same-size rewrite in the
+    // same second as the index write ("racy git") would be missed.
+    for spec in index_paths(paths) {
+        index
+            .add_path(Path::new(&spec))
+            .map_err(git_err("staging changed files"))?;
+    }
+    index.write().map_err(git_err("writing the index"))?;
+    index.write_tree().map_err(git_err("writing the tree"))
+}
 
-/// Applies the change, commits exactly the changed files, pushes; when the push is
-/// rejected because someone pushed first, fetches, resets to their tip, applies the change
-/// again (a re-run, not a rebase) and retries, at most `max_attempts` times. Never forces.
-pub fn commit_and_push(
-    repo: &Repository,
-    commit: &CommitOptions,
-    push: &PushTarget,
-    remote: &str,
-    max_attempts: u32,
-    apply: &mut dyn FnMut(&Path) -> Result<ApplyOutcome, ApplyError>,
-) -> Result<PushOutcome, GitError> {
-    let branch = match &push.branch {
-        Some(b) => {
-            repo.switch_to_push_branch(remote, b)?;
-            b.clone()
+/// Writes a commit of `tree` on `parent` (signed when a key is given) and returns its
+/// id; no ref moves.
+pub(crate) fn create_commit(
+    repo: &git2::Repository,
+    tree: git2::Oid,
+    parent: &git2::Commit<'_>,
+    message: &str,
+    opts: &CommitOptions,
+    signing: Option<&SigningKey>,
+) -> Result<git2::Oid, GitError> {
+    let tree = repo.find_tree(tree).map_err(git_err("reading the tree"))?;
+    let author = git2::Signature::now(&opts.author.name, &opts.author.email)
+        .map_err(git_err("author signature"))?;
+    let committer = match &opts.committer {
+        Some(c) => {
+            git2::Signature::now(&c.name, &c.email).map_err(git_err("committer signature"))?
         }
-        None => repo.current_branch()?,
+        None => author.clone(),
     };
-    repo.ensure_safe_to_push(remote, &branch)?;
-    let workdir = repo.workdir().to_path_buf();
-    for attempt in 1..=max_attempts.max(1) {
-        let outcome = apply(&workdir).map_err(|e| GitError::Apply {
-            message: e.to_string(),
-        })?;
-        let Some(id) = repo.commit_paths(&outcome.changed_files, &outcome.message, commit)? else {
-            return Ok(PushOutcome::NoChange);
-        };
-        let local = repo.current_branch()?;
-        let pushed = match repo.push(
-            remote,
-            &format!("refs/heads/{local}:refs/heads/{branch}"),
-            &push.options,
-        ) {
-            Ok(pushed) => pushed,
-            Err(e) => {
-                // Not a race (auth, network, a hook's refusal): leave the checkout as it
-                // was, so that a rerun applies and pushes again instead of finding nothing
-                // to change above an unpushed commit.
-                // The push error is what the user must see; a failed undo is logged.
-                if let Err(undo) = repo.undo_commit(&id, &outcome.changed_files) {
-                    tracing::error!(commit = %id, error = %undo, "could not undo the unpushed commit");
-                }
-                return Err(e);
-            }
-        };
-        if pushed {
-            if let Some(extra) = &push.refspec {
-                if !repo.push(remote, extra, &push.options)? {
-                    return Err(GitError::PushRejected {
-                        target: extra.clone(),
-                    });
-                }
-            }
-            return Ok(PushOutcome::Pushed {
-                commit: id,
-                branch,
-                attempts: attempt,
-                message: outcome.message,
-            });
+    let buffer = repo
+        .commit_create_buffer(&author, &committer, message, &tree, &[parent])
+        .map_err(git_err("building the commit"))?;
+    let content = buffer.as_str().map_err(|_| GitError::Git {
+        context: "building the commit".into(),
+        message: "the commit is not UTF-8".into(),
+    })?;
+    match signing {
+        None => repo
+            .odb()
+            .and_then(|odb| odb.write(git2::ObjectType::Commit, content.as_bytes()))
+            .map_err(git_err("writing the commit")),
+        Some(key) => {
+            let signature = key.sign_bytes(content.as_bytes())?;
+            repo.commit_signed(content, &signature, Some("gpgsig"))
+                .map_err(git_err("writing the signed commit"))
         }
-        tracing::warn!(%branch, attempt, "push rejected (the branch moved); re-applying on the new tip");
-        repo.reset_to_remote(remote, &branch)?;
-    }
-    Err(GitError::PushRaceExhausted {
-        branch,
-        attempts: max_attempts.max(1),
-    })
-}
-
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://<redacted>@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
     }
 }
 

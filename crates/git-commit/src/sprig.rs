@@ -11,16 +11,82 @@
 //! changes with the clock would make every run differ), dicts, semver and crypto beyond
 //! hashes; a template that calls one fails with "undefined function: NAME" when the message
 //! is rendered, which `run` does before it writes any file.
+//!
+//! Budgets: a message template is user input, and nothing it does may panic, exhaust
+//! memory or run unbounded. Every function's result is at most [`MAX_VALUE_BYTES`] (a
+//! list at most [`MAX_LIST_ITEMS`] items), checked before the result is built where it
+//! can grow faster than its input (`repeat`, `replace`, `join`, `splitList`, the regex
+//! replacements, `printf` padding, whose width and precision are at most
+//! [`MAX_PRINTF_WIDTH`]); all results of one render together are at most
+//! [`MAX_WORK_BYTES`]. Go has no such limits; a template that hits one fails with a
+//! template error that names the function and the limit.
 
 use base64::Engine as _;
 use gotmpl::{FuncMap, TemplateError, Value};
 use sha2::Digest as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// The largest string a template function may return: the message budget
+/// ([`crate::MAX_MESSAGE_BYTES`]).
+pub const MAX_VALUE_BYTES: usize = crate::MAX_MESSAGE_BYTES;
+/// The longest list a template function may return.
+pub const MAX_LIST_ITEMS: usize = 10_000;
+/// What all function results of one render may add up to.
+pub const MAX_WORK_BYTES: usize = 64 << 20;
+/// The largest `printf` width or precision (`%65535d`); Go has no limit.
+pub const MAX_PRINTF_WIDTH: usize = 65_535;
+/// What a function may allocate on the way to a result that is then checked.
+const MAX_TRANSIENT_BYTES: usize = 16 << 20;
 
 type Result<T> = std::result::Result<T, TemplateError>;
 
 fn err(name: &str, message: impl std::fmt::Display) -> TemplateError {
     TemplateError::Exec(format!("error calling {name}: {message}"))
+}
+
+/// The error for a result over a budget.
+fn too_big(name: &str, size: u128, limit: usize, unit: &str) -> TemplateError {
+    err(
+        name,
+        format!(
+            "the result would be {size} {unit}, over the commit message budget of {limit} {unit}"
+        ),
+    )
+}
+
+/// Refuses a string result of `size` bytes before it is built.
+fn fits(name: &str, size: u128) -> Result<()> {
+    if size > MAX_VALUE_BYTES as u128 {
+        Err(too_big(name, size, MAX_VALUE_BYTES, "bytes"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses a list result of `items` items before it is built.
+fn fits_list(name: &str, items: usize) -> Result<()> {
+    if items > MAX_LIST_ITEMS {
+        Err(too_big(name, items as u128, MAX_LIST_ITEMS, "items"))
+    } else {
+        Ok(())
+    }
+}
+
+/// About how many bytes Go's `%v` prints for `value` (no allocation).
+fn printed_len(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        Value::List(items) => items
+            .iter()
+            .map(|v| printed_len(v).saturating_add(1))
+            .fold(2usize, usize::saturating_add),
+        Value::Map(map) => map
+            .iter()
+            .map(|(k, v)| k.len().saturating_add(printed_len(v)).saturating_add(2))
+            .fold(5usize, usize::saturating_add),
+        _ => 24,
+    }
 }
 
 /// Sprig's `strval`: strings as they are, everything else as Go's `%v` prints it (for
@@ -201,19 +267,38 @@ pub fn functions() -> FuncMap {
     two_strings_fn(&mut map, "hasSuffix", |suffix, s| {
         Value::Bool(s.ends_with(suffix))
     });
-    two_strings_fn(&mut map, "splitList", |sep, s| {
-        Value::List(
-            s.split(sep)
-                .map(|p| Value::String(p.into()))
-                .collect::<Vec<_>>()
-                .into(),
-        )
-    });
+    map.insert(
+        "splitList".into(),
+        Arc::new(|args: &[Value]| {
+            let args = arity("splitList", args, 2)?;
+            let (sep, s) = (text(&args[0]), text(&args[1]));
+            // Go's strings.Split: an empty separator splits after each UTF-8 sequence
+            // (none for an empty string).
+            if sep.is_empty() {
+                fits_list("splitList", s.chars().count())?;
+                return Ok(strings(s.chars().map(String::from)));
+            }
+            fits_list(
+                "splitList",
+                s.matches(sep.as_str()).count().saturating_add(1),
+            )?;
+            Ok(strings(s.split(sep.as_str()).map(str::to_string)))
+        }),
+    );
     map.insert(
         "replace".into(),
         Arc::new(|args: &[Value]| {
             let args = arity("replace", args, 3)?;
             let (old, new, s) = (text(&args[0]), text(&args[1]), text(&args[2]));
+            let count = if old.is_empty() {
+                s.chars().count() + 1
+            } else {
+                s.matches(old.as_str()).count()
+            } as u128;
+            fits(
+                "replace",
+                s.len() as u128 - count * old.len() as u128 + count * new.len() as u128,
+            )?;
             Ok(Value::String(s.replace(&old, &new).into()))
         }),
     );
@@ -234,7 +319,9 @@ pub fn functions() -> FuncMap {
             if count < 0 {
                 return Err(err("repeat", "strings: negative Repeat count"));
             }
-            Ok(Value::String(text(&args[1]).repeat(count as usize).into()))
+            let s = text(&args[1]);
+            fits("repeat", count as u128 * s.len() as u128)?;
+            Ok(Value::String(s.repeat(count as usize).into()))
         }),
     );
     map.insert(
@@ -263,8 +350,13 @@ pub fn functions() -> FuncMap {
         "join".into(),
         Arc::new(|args: &[Value]| {
             let args = arity("join", args, 2)?;
-            let parts: Vec<String> = list_of(&args[1]).iter().map(text).collect();
-            Ok(Value::String(parts.join(&text(&args[0])).into()))
+            let sep = text(&args[0]);
+            let items = list_of(&args[1]);
+            let size = items.iter().map(|v| printed_len(v) as u128).sum::<u128>()
+                + sep.len() as u128 * items.len().saturating_sub(1) as u128;
+            fits("join", size)?;
+            let parts: Vec<String> = items.iter().map(text).collect();
+            Ok(Value::String(parts.join(&sep).into()))
         }),
     );
     map.insert(
@@ -310,6 +402,7 @@ pub fn functions() -> FuncMap {
     regex_functions(&mut map);
     math_functions(&mut map);
     list_functions(&mut map);
+    output_functions(&mut map);
     map.insert(
         "ternary".into(),
         Arc::new(|args: &[Value]| {
@@ -321,7 +414,226 @@ pub fn functions() -> FuncMap {
             })
         }),
     );
-    map
+    budgeted(map)
+}
+
+/// Wraps every function so that its result is checked against the per-value budgets and
+/// counted against the render's total, [`MAX_WORK_BYTES`] (a `range` may call a
+/// function many times). Each call of [`functions`] starts a fresh total.
+fn budgeted(map: FuncMap) -> FuncMap {
+    let spent = Arc::new(AtomicUsize::new(0));
+    map.into_iter()
+        .map(|(name, f)| {
+            let spent = Arc::clone(&spent);
+            let label = name.clone();
+            let wrapped: gotmpl::ValueFunc = Arc::new(move |args: &[Value]| {
+                let value = f(args)?;
+                let size = match &value {
+                    Value::String(s) => {
+                        fits(&label, s.len() as u128)?;
+                        s.len()
+                    }
+                    Value::List(items) => {
+                        fits_list(&label, items.len())?;
+                        printed_len(&value)
+                    }
+                    _ => 8,
+                };
+                let total = spent.fetch_add(size, Ordering::Relaxed).saturating_add(size);
+                if total > MAX_WORK_BYTES {
+                    return Err(err(
+                        &label,
+                        format!("the template's functions produced more than {MAX_WORK_BYTES} bytes in all; a commit message needs far less"),
+                    ));
+                }
+                Ok(value)
+            });
+            (name, wrapped)
+        })
+        .collect()
+}
+
+/// Go's output builtins (`print`, `println`, `printf`, `html`, `js`, `urlquery`), put
+/// under the same budgets as Sprig's functions. `printf` is gotmpl's own, called once
+/// its widths are checked: gotmpl clamps a width over 65535 silently, where Go pads.
+fn output_functions(map: &mut FuncMap) {
+    map.insert(
+        "print".into(),
+        Arc::new(|args: &[Value]| {
+            transient("print", args)?;
+            Ok(Value::String(sprint(args, false).into()))
+        }),
+    );
+    map.insert(
+        "println".into(),
+        Arc::new(|args: &[Value]| {
+            transient("println", args)?;
+            Ok(Value::String(sprint(args, true).into()))
+        }),
+    );
+    map.insert(
+        "printf".into(),
+        Arc::new(|args: &[Value]| {
+            let Some(Value::String(format)) = args.first() else {
+                return builtin("printf", args);
+            };
+            let padding = printf_padding(format, &args[1..])?;
+            let bound = (format.len() as u128)
+                + padding
+                + 8 * args[1..]
+                    .iter()
+                    .map(|a| printed_len(a) as u128)
+                    .sum::<u128>();
+            if bound > MAX_TRANSIENT_BYTES as u128 {
+                return Err(too_big(
+                    "printf",
+                    bound,
+                    MAX_TRANSIENT_BYTES,
+                    "bytes (at most)",
+                ));
+            }
+            builtin("printf", args)
+        }),
+    );
+    for (name, escape) in [
+        ("html", gotmpl::html_escape as fn(&str) -> String),
+        ("js", gotmpl::js_escape),
+        ("urlquery", gotmpl::url_encode),
+    ] {
+        map.insert(
+            name.into(),
+            Arc::new(move |args: &[Value]| {
+                let args = arity(name, args, 1)?;
+                transient(name, args)?;
+                let s = match &args[0] {
+                    Value::Nil => "<no value>".to_string(),
+                    other => text(other),
+                };
+                Ok(Value::String(escape(&s).into()))
+            }),
+        );
+    }
+}
+
+/// Refuses arguments whose printed form would be too large to build at all.
+fn transient(name: &str, args: &[Value]) -> Result<()> {
+    let size = args.iter().map(|a| printed_len(a) as u128).sum::<u128>() * 6;
+    if size > MAX_TRANSIENT_BYTES as u128 {
+        return Err(too_big(name, size, MAX_TRANSIENT_BYTES, "bytes (at most)"));
+    }
+    Ok(())
+}
+
+/// Go's `fmt.Sprint` (spaces between operands when neither is a string) or
+/// `fmt.Sprintln` (spaces always, and a newline), as gotmpl prints them.
+fn sprint(args: &[Value], line: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (i, arg) in args.iter().enumerate() {
+        let space = i > 0
+            && (line
+                || !(matches!(args[i - 1], Value::String(_)) || matches!(arg, Value::String(_))));
+        if space {
+            out.push(' ');
+        }
+        let _ = write!(out, "{arg}");
+    }
+    if line {
+        out.push('\n');
+    }
+    out
+}
+
+/// Calls gotmpl's own builtin `name` (which [`output_functions`] shadows) through a
+/// one-action template over the arguments.
+fn builtin(name: &str, args: &[Value]) -> Result<Value> {
+    let call: String = (0..args.len()).map(|i| format!(" (index . {i})")).collect();
+    let source = format!("{{{{ {name}{call} }}}}");
+    let out = gotmpl::Template::new(name)
+        .parse(&source)?
+        .execute_to_string(&Value::List(args.to_vec().into()))?;
+    Ok(Value::String(out.into()))
+}
+
+/// The padding a `printf` format asks for (widths and precisions, literal or `*`), each
+/// at most [`MAX_PRINTF_WIDTH`].
+fn printf_padding(format: &str, args: &[Value]) -> Result<u128> {
+    let bytes = format.as_bytes();
+    let mut total: u128 = 0;
+    let mut next_arg = 0usize;
+    let mut i = 0;
+    let check = |n: u128, total: &mut u128| -> Result<()> {
+        if n > MAX_PRINTF_WIDTH as u128 {
+            return Err(err(
+                "printf",
+                format!("width or precision {n} is over the limit of {MAX_PRINTF_WIDTH}"),
+            ));
+        }
+        *total += n;
+        Ok(())
+    };
+    // Reads `[n]` (an explicit argument index) at `i`.
+    let index = |i: &mut usize, next_arg: &mut usize| {
+        if bytes.get(*i) == Some(&b'[') {
+            let end = bytes[*i..].iter().position(|&b| b == b']').map(|p| *i + p);
+            if let Some(end) = end {
+                if let Ok(n) = format[*i + 1..end].parse::<usize>() {
+                    *next_arg = n.saturating_sub(1);
+                }
+                *i = end + 1;
+            }
+        }
+    };
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if bytes.get(i) == Some(&b'%') {
+            i += 1;
+            continue;
+        }
+        while matches!(bytes.get(i), Some(b'+' | b'-' | b'#' | b' ' | b'0')) {
+            i += 1;
+        }
+        for precision in [false, true] {
+            if precision {
+                if bytes.get(i) != Some(&b'.') {
+                    break;
+                }
+                i += 1;
+            }
+            index(&mut i, &mut next_arg);
+            if bytes.get(i) == Some(&b'*') {
+                i += 1;
+                let n = match args.get(next_arg) {
+                    Some(Value::Int(n)) => n.unsigned_abs() as u128,
+                    Some(Value::Uint(n)) => *n as u128,
+                    _ => 0,
+                };
+                next_arg += 1;
+                check(n, &mut total)?;
+            } else {
+                let start = i;
+                while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                if i > start {
+                    // Digits beyond u128 are over the limit whatever they say.
+                    let n = format[start..i].parse::<u128>().unwrap_or(u128::MAX);
+                    check(n, &mut total)?;
+                }
+            }
+        }
+        index(&mut i, &mut next_arg);
+        // The verb: one character (any UTF-8 length) that takes the next argument.
+        if let Some(c) = format[i.min(format.len())..].chars().next() {
+            i += c.len_utf8();
+            next_arg += 1;
+        }
+    }
+    Ok(total)
 }
 
 /// Compiles a Sprig regex argument (Go RE2 syntax, which the `regex` crate shares); an
@@ -411,9 +723,13 @@ fn regex_functions(map: &mut FuncMap) {
             let n = int("regexFindAll", &args[2])?;
             let re = compile("regexFindAll", &args[0])?;
             let limit = if n < 0 { usize::MAX } else { n as usize };
-            Ok(strings(
-                re.find_iter(&s).take(limit).map(|m| m.as_str().to_string()),
-            ))
+            let found: Vec<String> = re
+                .find_iter(&s)
+                .take(limit.min(MAX_LIST_ITEMS + 1))
+                .map(|m| m.as_str().to_string())
+                .collect();
+            fits_list("regexFindAll", found.len())?;
+            Ok(strings(found))
         }),
     );
     map.insert(
@@ -421,10 +737,24 @@ fn regex_functions(map: &mut FuncMap) {
         Arc::new(|args: &[Value]| {
             let args = arity("regexReplaceAll", args, 3)?;
             let s = text(&args[1]);
+            let re = compile("regexReplaceAll", &args[0])?;
+            let replacement = text(&args[2]);
+            // Each `$` reference expands to at most the whole input: a bound on what the
+            // replacement may allocate before its size is checked.
+            let matches = re.find_iter(&s).count() as u128;
+            let dollars = replacement.matches('$').count() as u128;
+            let bound =
+                s.len() as u128 + matches * (replacement.len() as u128 + dollars * s.len() as u128);
+            if bound > MAX_TRANSIENT_BYTES as u128 {
+                return Err(too_big(
+                    "regexReplaceAll",
+                    bound,
+                    MAX_TRANSIENT_BYTES,
+                    "bytes (at most)",
+                ));
+            }
             // `$1`, `${name}` and `$$` expand as in Go's `Regexp.Expand`.
-            let replaced = compile("regexReplaceAll", &args[0])?
-                .replace_all(&s, text(&args[2]).as_str())
-                .into_owned();
+            let replaced = re.replace_all(&s, replacement.as_str()).into_owned();
             Ok(Value::String(replaced.into()))
         }),
     );
@@ -433,8 +763,17 @@ fn regex_functions(map: &mut FuncMap) {
         Arc::new(|args: &[Value]| {
             let args = arity("regexReplaceAllLiteral", args, 3)?;
             let s = text(&args[1]);
-            let replaced = compile("regexReplaceAllLiteral", &args[0])?
-                .replace_all(&s, regex::NoExpand(&text(&args[2])))
+            let re = compile("regexReplaceAllLiteral", &args[0])?;
+            let replacement = text(&args[2]);
+            let (count, matched) = re
+                .find_iter(&s)
+                .fold((0u128, 0u128), |(n, len), m| (n + 1, len + m.len() as u128));
+            fits(
+                "regexReplaceAllLiteral",
+                s.len() as u128 - matched + count * replacement.len() as u128,
+            )?;
+            let replaced = re
+                .replace_all(&s, regex::NoExpand(&replacement))
                 .into_owned();
             Ok(Value::String(replaced.into()))
         }),
@@ -445,7 +784,20 @@ fn regex_functions(map: &mut FuncMap) {
             let args = arity("regexSplit", args, 3)?;
             let re = compile("regexSplit", &args[0])?;
             let n = int("regexSplit", &args[2])?;
-            Ok(strings(go_split(&re, &text(&args[1]), n)))
+            // More pieces than the list budget fail anyway: stop splitting there.
+            let cap = MAX_LIST_ITEMS as i64 + 1;
+            let pieces = go_split(&re, &text(&args[1]), if n < 0 || n > cap { cap } else { n });
+            if n >= 0 && n <= cap || pieces.len() <= MAX_LIST_ITEMS {
+                fits_list("regexSplit", pieces.len())?;
+            } else {
+                return Err(too_big(
+                    "regexSplit",
+                    pieces.len() as u128,
+                    MAX_LIST_ITEMS,
+                    "items (at least)",
+                ));
+            }
+            Ok(strings(pieces))
         }),
     );
     string_fn(map, "regexQuoteMeta", quote_meta);
@@ -509,8 +861,11 @@ fn list_functions(map: &mut FuncMap) {
         "uniq".into(),
         Arc::new(|args: &[Value]| {
             let args = arity("uniq", args, 1)?;
+            let items = list_of(&args[0]);
+            // Quadratic, as Sprig's: bounded by the list budget.
+            fits_list("uniq", items.len())?;
             let mut kept: Vec<Value> = Vec::new();
-            for item in list_of(&args[0]) {
+            for item in items {
                 if !kept.contains(&item) {
                     kept.push(item);
                 }

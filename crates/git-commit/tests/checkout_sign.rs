@@ -67,8 +67,7 @@ fn clones_a_tag_or_commit_detached_and_pushes_to_a_new_branch() {
         let branch = format!("auto-{i}");
         let target = PushTarget {
             branch: Some(branch.clone()),
-            refspec: None,
-            options: Vec::new(),
+            ..Default::default()
         };
         let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
             Ok(write(d, "app.yaml", "image: app:1.1.0\n"))
@@ -190,6 +189,26 @@ fn shallow_branch_clone_over_git_daemon_fetches_one_commit_and_pushes() {
     .expect("push from a shallow clone");
     assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
     assert_eq!(remote.log("main"), ["Update app.yaml", "second", "initial"]);
+    // A separate push branch is built from the shallow checkout's objects too.
+    let target = PushTarget {
+        branch: Some("auto".into()),
+        ..Default::default()
+    };
+    let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
+        Ok(write(
+            d,
+            "app.yaml",
+            "image: app:2.2.0
+",
+        ))
+    })
+    .expect("push a separate branch from a shallow clone");
+    assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+    assert_eq!(
+        remote.log("auto"),
+        ["Update app.yaml", "Update app.yaml", "second", "initial"]
+    );
+    assert_eq!(remote.show("auto", "app.yaml"), "image: app:2.2.0\n");
 }
 
 /// A throwaway GnuPG home with one passphrase-protected secret key; returns (home, armored).
@@ -232,6 +251,30 @@ fn signed_commits_verify_with_git_and_gpg() {
     assert!(String::from_utf8_lossy(&verify.stderr).contains("Good signature"));
     // The branch moved to the signed commit, and the work tree is clean.
     assert_eq!(git(&work, &["status", "--porcelain"]).trim(), "");
+
+    // Built in a temporary repository for a separate push branch: signed the same way.
+    let target = PushTarget {
+        branch: Some("auto".into()),
+        ..Default::default()
+    };
+    let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
+        Ok(write(d, "app.yaml", "image: app:1.2.0\n"))
+    })
+    .expect("push");
+    let PushOutcome::Pushed { commit, .. } = outcome else {
+        panic!("expected a push, got {outcome:?}");
+    };
+    let verify = Command::new(require("git"))
+        .env("GNUPGHOME", home.path())
+        .args(["verify-commit", "-v", &commit])
+        .current_dir(&remote.path)
+        .output()
+        .expect("git verify-commit");
+    assert!(
+        verify.status.success(),
+        "git verify-commit failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 #[test]

@@ -93,3 +93,55 @@ fn push_over_http_with_basic_auth() {
     );
     assert_eq!(remote.log("main"), ["over http", "initial"]);
 }
+
+#[test]
+fn a_push_branch_is_built_in_a_temporary_repository_over_http() {
+    let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
+    let base = remote.path.parent().expect("parent").to_path_buf();
+    let server = HttpGitServer::start(&base, "bot", "t0ken");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repository::clone_with_auth(
+        &server.url("remote.git"),
+        &dir.path().join("w"),
+        Some("main"),
+        basic("t0ken"),
+    )
+    .expect("clone over http");
+    let who = CommitOptions {
+        author: Signature {
+            name: "bot".into(),
+            email: "bot@example.com".into(),
+        },
+        committer: None,
+    };
+    let target = PushTarget {
+        branch: Some("auto".into()),
+        ..Default::default()
+    };
+    for version in ["1.1.0", "1.2.0"] {
+        let outcome = commit_and_push(&repo, &who, &target, "origin", 2, &mut |d| {
+            std::fs::write(d.join("app.yaml"), format!("image: app:{version}\n"))?;
+            Ok(ApplyOutcome {
+                changed_files: vec![PathBuf::from("app.yaml")],
+                message: format!("http {version}"),
+            })
+        })
+        .expect("push over http");
+        assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+    }
+    assert_eq!(remote.log("auto"), ["http 1.2.0", "initial"]);
+    // With the token revoked, the lease's fetch fails and says so without the token.
+    let revoked = Repository::open(&dir.path().join("w"))
+        .expect("open")
+        .with_auth(basic("revoked-t0ken"));
+    let err = commit_and_push(&revoked, &who, &target, "origin", 2, &mut |d| {
+        std::fs::write(d.join("app.yaml"), "image: app:1.3.0\n")?;
+        Ok(ApplyOutcome {
+            changed_files: vec![PathBuf::from("app.yaml")],
+            message: "never".into(),
+        })
+    })
+    .expect_err("refused");
+    assert!(!err.to_string().contains("revoked-t0ken"), "{err}");
+    assert_eq!(remote.log("auto"), ["http 1.2.0", "initial"]);
+}

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, CommitOptions, PushOutcome, PushTarget, Repository, Signature,
+    commit_and_push, ApplyOutcome, BranchState, CommitOptions, PushOutcome, PushTarget, Repository,
+    Signature,
 };
 use tagsmith_testkit::git::{git, BareRemote, GitDaemon};
 
@@ -103,7 +104,12 @@ fn commits_exactly_the_changed_file_over_file_url() {
         &mut |d| bump(d, "1.1.0"),
     )
     .expect("second run");
-    assert_eq!(outcome, PushOutcome::NoChange);
+    assert_eq!(
+        outcome,
+        PushOutcome::NoChange {
+            push_branch: BranchState::IsBase
+        }
+    );
     assert_eq!(remote.log("main").len(), 2);
 }
 
@@ -117,8 +123,7 @@ fn pushes_to_a_new_branch_over_git_daemon() {
     let repo = Repository::clone(&url, &dir.path().join("work"), Some("main")).expect("clone");
     let target = PushTarget {
         branch: Some("image-updates".into()),
-        refspec: None,
-        options: Vec::new(),
+        ..Default::default()
     };
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
         bump(d, "2.0.0")
@@ -161,11 +166,11 @@ fn push_options_reach_the_remote() {
     let repo = Repository::clone(&url, &dir.path().join("work"), Some("main")).expect("clone");
     let target = PushTarget {
         branch: Some("dev".into()),
-        refspec: None,
         options: vec![
             "merge_request.create".into(),
             "merge_request.target=release".into(),
         ],
+        ..Default::default()
     };
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
         bump(d, "2.0.0")
@@ -274,7 +279,12 @@ fn a_race_with_a_teammate_who_made_the_same_change_ends_in_no_commit() {
         },
     )
     .expect("converges");
-    assert_eq!(outcome, PushOutcome::NoChange);
+    assert_eq!(
+        outcome,
+        PushOutcome::NoChange {
+            push_branch: BranchState::IsBase
+        }
+    );
     assert_eq!(calls, 2, "re-applied on the teammate's tip");
     assert_eq!(remote.log("main"), ["teammate bump", "initial"]);
     assert_eq!(git(&work, &["status", "--porcelain"]).trim(), "");

@@ -89,3 +89,45 @@ fn unknown_host_keys_fail_closed() {
         assert!(!dir.path().join("w/app.yaml").exists());
     }
 }
+
+#[test]
+fn a_push_branch_is_built_in_a_temporary_repository_over_ssh() {
+    use tagsmith_testkit::git::git;
+    let server = SshServer::start();
+    let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("w");
+    let repo = Repository::clone_with_auth(
+        &server.url(&remote.path),
+        &work,
+        Some("main"),
+        auth(&server, server.known_hosts(), false),
+    )
+    .expect("clone over ssh");
+    std::fs::write(work.join("app.yaml"), "image: mine\n").expect("write");
+    let who = CommitOptions {
+        author: Signature {
+            name: "bot".into(),
+            email: "bot@example.com".into(),
+        },
+        committer: None,
+    };
+    let target = PushTarget {
+        branch: Some("auto".into()),
+        ..Default::default()
+    };
+    for version in ["1.1.0", "1.2.0"] {
+        let outcome = commit_and_push(&repo, &who, &target, "origin", 2, &mut |d| {
+            std::fs::write(d.join("app.yaml"), format!("image: app:{version}\n"))?;
+            Ok(ApplyOutcome {
+                changed_files: vec![PathBuf::from("app.yaml")],
+                message: format!("ssh {version}"),
+            })
+        })
+        .expect("push over ssh");
+        assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+    }
+    // Rebuilt on main: one update commit, the latest.
+    assert_eq!(remote.log("auto"), ["ssh 1.2.0", "initial"]);
+    assert_eq!(git(&work, &["status", "--porcelain"]).trim(), "M app.yaml");
+}

@@ -94,6 +94,68 @@ impl BareRemote {
         dest
     }
 
+    /// A fresh clone whose `origin` is the remote's plain path (`/tmp/.../remote.git`),
+    /// not a `file://` URL.
+    pub fn clone_path_to(&self, name: &str) -> PathBuf {
+        let dest = self.dir.path().join(name);
+        git(
+            self.dir.path(),
+            &[
+                "clone",
+                "-q",
+                self.path.to_str().expect("utf8"),
+                dest.to_str().expect("utf8"),
+            ],
+        );
+        dest
+    }
+
+    /// Installs an executable hook (`pre-receive`, `post-receive`, ...) running `script`
+    /// (a shell script body, without the `#!` line).
+    pub fn hook(&self, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path.join("hooks").join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write hook");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    /// A pre-receive hook that refuses every push, printing `message` (to stderr, which
+    /// receive-pack relays to the client as `remote:` lines).
+    pub fn reject_pushes(&self, message: &str) {
+        self.hook(
+            "pre-receive",
+            &format!("cat >/dev/null\necho '{message}' >&2\nexit 1"),
+        );
+    }
+
+    /// The tip of `branch` on the remote, if the branch exists.
+    pub fn tip(&self, branch: &str) -> Option<String> {
+        let out = Command::new(require("git"))
+            .args(["rev-parse", "--verify", "-q"])
+            .arg(format!("refs/heads/{branch}"))
+            .current_dir(&self.path)
+            .output()
+            .expect("run git");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Whether the remote holds object `id` (a commit pushed to it, or not).
+    pub fn has_object(&self, id: &str) -> bool {
+        Command::new(require("git"))
+            .args(["cat-file", "-e", id])
+            .current_dir(&self.path)
+            .status()
+            .expect("run git")
+            .success()
+    }
+
+    /// The folder holding the remote (its temp dir): serve it with `git daemon` or HTTP.
+    pub fn base(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// `git log --format=%s` of a branch on the remote, newest first.
     pub fn log(&self, branch: &str) -> Vec<String> {
         git(&self.path, &["log", "--format=%s", branch])
