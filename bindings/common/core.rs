@@ -157,7 +157,13 @@ impl From<tagsmith::git::GitError> for ErrorInfo {
             G::Template { message } => json!({"reason": message}),
             G::Git { context, message } => json!({"context": context, "reason": message}),
             G::Apply { message } => json!({"reason": message}),
-            G::PushRejected { target } => json!({"target": target}),
+            G::PushRejected { target, message } => json!({"target": target, "reason": message}),
+            G::ForeignCommit {
+                branch,
+                commit,
+                author,
+            } => json!({"branch": branch, "commit": commit, "author": author}),
+            G::Refspec { refspec, message } => json!({"refspec": refspec, "reason": message}),
             G::PushRaceExhausted { branch, attempts } => {
                 json!({"branch": branch, "attempts": attempts})
             }

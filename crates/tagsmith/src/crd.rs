@@ -1116,10 +1116,9 @@ fn read_automation(doc: &Doc<'_>, api: &str) -> Read<(Automation, Vec<String>)> 
     let template_field = "spec.git.commit.messageTemplate";
     if let Some(template) = doc.str(template_field) {
         let node = doc.node.at(template_field);
-        tagsmith_git_commit::MessageTemplate::parse(&template)
-            .map_err(|e| doc.invalid_code(e.code(), node, template_field, e.to_string()))?;
-        if uses_updated(&template) {
-            if api.ends_with("/v1") {
+        let v1 = api.ends_with("/v1");
+        if tagsmith_git_commit::uses_updated(&template) {
+            if v1 {
                 return Err(doc.invalid_code(
                     "template",
                     node,
@@ -1133,6 +1132,12 @@ fn read_automation(doc: &Doc<'_>, api: &str) -> Read<(Automation, Vec<String>)> 
                 node.map_or(origin.line, Node::line),
             ));
         }
+        let parsed = if v1 {
+            tagsmith_git_commit::MessageTemplate::parse(&template)
+        } else {
+            tagsmith_git_commit::MessageTemplate::parse_legacy(&template)
+        };
+        parsed.map_err(|e| doc.invalid_code(e.code(), node, template_field, e.to_string()))?;
     }
     let namespace = origin.namespace().to_string();
     let automation = Automation {
@@ -1217,11 +1222,6 @@ fn read_kustomization(doc: &Doc<'_>, api: &str) -> Read<KustomizationObject> {
         suspend: doc.flag("spec.suspend"),
         origin,
     })
-}
-
-/// Whether a commit template reads `.Updated` (the data v1beta1/v1beta2 automations had).
-fn uses_updated(template: &str) -> bool {
-    template.contains(".Updated")
 }
 
 #[cfg(test)]
@@ -1419,10 +1419,11 @@ mod tests {
         let objects = read("a.yaml", &automation("v1"));
         let error = only_failure(&objects);
         assert_eq!(error.code, "template");
+        // The line of the template's text (a block scalar's text starts after its key).
         assert!(
             error
                 .message
-                .contains("a.yaml:8: spec.git.commit.messageTemplate"),
+                .contains("a.yaml:9: spec.git.commit.messageTemplate"),
             "{error:?}"
         );
     }

@@ -75,11 +75,32 @@ pub struct AutomationReport {
     pub pushed_branch: Option<String>,
     /// Push attempts.
     pub attempts: u32,
+    /// What became of a push branch other than the base branch (pull requests follow it).
+    pub push_branch: Option<PushBranch>,
     /// Parts of the spec tagsmith read but did not apply, and other remarks (never
     /// silently).
     pub notes: Vec<String>,
     /// Why the automation failed.
     pub error: Option<ObjectError>,
+}
+
+/// The push branch of an automation that pushes to another branch than it checks out, as
+/// the run left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushBranch {
+    /// The update was pushed on top of the branch (fast-forward).
+    Pushed,
+    /// The branch was rebuilt as the base tip plus this update (force, with a lease).
+    Rebuilt,
+    /// The branch already held this update on the current base.
+    UpToDate,
+    /// Nothing to update; the remote has no such branch.
+    Absent,
+    /// Nothing to update; the branch holds nothing the base lacks (merged).
+    Merged,
+    /// Nothing to update, but the branch holds an earlier update the base no longer needs.
+    Stale,
 }
 
 /// The run's report.

@@ -2,15 +2,16 @@
 //! `update.path` with the policies it selects, then commit and push them as its `git`
 //! spec says. An automation fails alone (a bad path, a missing secret, a rejected push).
 
-use super::report::AutomationReport;
+use super::report::{AutomationReport, PushBranch};
 use super::select::Selections;
 use super::workspace::Workspace;
 use super::RunContext;
 use crate::crd::{Automation, FluxObjects};
 use crate::error::ObjectError;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, ChangeRecord, CommitOptions, GitAuth, KeySource,
+    commit_and_push, ApplyOutcome, BranchState, ChangeRecord, CommitOptions, GitAuth, KeySource,
     MessageTemplate, PushOutcome, PushTarget, Repository, Signature, SigningKey, TemplateData,
 };
 use tagsmith_marker_setter::{plan_tree, Policies, SetterResult, TreeOptions};
@@ -65,6 +66,22 @@ pub fn resolve_update_path(root: &Path, update_path: &str) -> Result<PathBuf, St
         }
     }
     Ok(path)
+}
+
+/// The automation's commit template: Flux's default, or its own, read with the data model
+/// of its API version (v1beta1 and v1beta2 still render `.Updated`, v1 refuses it).
+pub fn message_template(
+    automation: &Automation,
+) -> Result<MessageTemplate, tagsmith_git_commit::GitError> {
+    match automation
+        .message_template
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
+        None => Ok(MessageTemplate::flux_default()),
+        Some(source) if automation.renders_updated() => MessageTemplate::parse_legacy(source),
+        Some(source) => MessageTemplate::parse(source),
+    }
 }
 
 /// The setter's diff names files relative to `update.path`; show them from the repo root.
@@ -189,7 +206,7 @@ fn checkout_note(wanted: Option<&str>, current: Option<&str>) -> Option<String> 
     let (wanted, current) = (wanted?, current?);
     (wanted != current).then(|| {
         format!(
-            "the automation's branch (spec.git.checkout.ref.branch or its GitRepository's spec.ref.branch) is {wanted:?} but the work tree is on {current:?}; updating {current:?}"
+            "the automation's branch (spec.git.checkout.ref.branch or its GitRepository's spec.ref.branch) is {wanted:?} but the work tree is on {current:?}: the update is built on the remote's {wanted:?} in a temporary checkout, and the work tree is left as it is"
         )
     })
 }
@@ -228,19 +245,27 @@ fn update(
     report: &mut AutomationReport,
 ) -> Result<(), ObjectError> {
     let policies = policies_for(automation, selections)?;
-    let template =
-        MessageTemplate::or_default(automation.message_template.as_deref()).map_err(|e| {
-            automation
-                .origin
-                .error(e.code(), "spec.git.commit.messageTemplate", e.to_string())
-        })?;
+    let template = message_template(automation).map_err(|e| {
+        automation
+            .origin
+            .error(e.code(), "spec.git.commit.messageTemplate", e.to_string())
+    })?;
+    // `.Updated.Images` of a v1beta1/v1beta2 automation: the latest image of each policy it
+    // uses, as Flux up to 2.6 gave it.
+    let updated: BTreeMap<String, String> = policies
+        .iter()
+        .map(|(key, image)| (key.to_string(), image.to_string()))
+        .collect();
     let render = |result: &SetterResult| -> Result<String, ObjectError> {
-        let data = TemplateData::new(
+        let mut data = TemplateData::new(
             automation.origin.namespace(),
             automation.origin.name(),
             &change_records(result),
             automation.message_template_values.clone(),
         );
+        if automation.renders_updated() {
+            data = data.with_updated(updated.clone());
+        }
         template.render(&data).map_err(|e| {
             automation
                 .origin
@@ -303,9 +328,15 @@ fn update(
             .into_iter()
             .map(|p| base.join(p))
             .collect();
-        // A whole file is committed: if it holds edits of the user's, they would ride along
-        // in the automation's commit. Refuse before writing anything.
-        let dirty = repo.uncommitted(&changed_files)?;
+        // Committing locally (--no-push) in the user's checkout: a whole file is committed,
+        // so edits of the user's in it would ride along. Refuse before writing anything.
+        // (Pushing checks the whole work tree before `apply`, or works in a temporary
+        // checkout that holds nothing of the user's.)
+        let dirty = if ctx.config.push {
+            Vec::new()
+        } else {
+            repo.uncommitted(&changed_files)?
+        };
         if !dirty.is_empty() {
             let names: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
             return Err(format!(
@@ -324,6 +355,14 @@ fn update(
     let outcome = if ctx.config.push {
         let target = PushTarget {
             branch: automation.push_branch.clone(),
+            // The update is built on the automation's branch as the remote has it; when that
+            // is not what the user has checked out, in a temporary checkout.
+            // A tag, commit, semver or name checkout has no branch: the update is built on
+            // what was checked out (HEAD), as Flux builds it.
+            base: match objects.checkout_of(automation) {
+                Some(tagsmith_git_commit::CheckoutRef::Branch(branch)) => Some(branch),
+                _ => None,
+            },
             refspec: automation.push_refspec.clone(),
             options: automation.push_options.clone(),
         };
@@ -346,19 +385,48 @@ fn update(
             report.commit = Some(id);
             report.message = Some(applied.message);
         }
-        PushOutcome::NoChange
+        PushOutcome::NoChange {
+            push_branch: BranchState::IsBase,
+        }
     };
-    if let PushOutcome::Pushed {
-        commit,
-        branch,
-        attempts,
-        message,
-    } = outcome
-    {
-        report.commit = Some(commit);
-        report.pushed_branch = Some(branch);
-        report.attempts = attempts;
-        report.message = Some(message);
+    match outcome {
+        PushOutcome::Pushed {
+            commit,
+            branch,
+            attempts,
+            message,
+            forced,
+        } => {
+            report.commit = Some(commit);
+            report.pushed_branch = Some(branch);
+            report.attempts = attempts;
+            report.message = Some(message);
+            report.push_branch = Some(if forced {
+                PushBranch::Rebuilt
+            } else {
+                PushBranch::Pushed
+            });
+        }
+        PushOutcome::UpToDate { commit, branch } => {
+            report.notes.push(format!(
+                "{branch} already holds this update ({commit}); nothing pushed"
+            ));
+            report.commit = Some(commit);
+            report.push_branch = Some(PushBranch::UpToDate);
+        }
+        PushOutcome::NoChange { push_branch } => {
+            report.push_branch = match push_branch {
+                BranchState::IsBase => None,
+                BranchState::Absent => Some(PushBranch::Absent),
+                BranchState::Merged { .. } => Some(PushBranch::Merged),
+                BranchState::Ahead { tip } => {
+                    report.notes.push(format!(
+                        "the push branch holds an earlier update ({tip}) that the base branch no longer needs"
+                    ));
+                    Some(PushBranch::Stale)
+                }
+            };
+        }
     }
     report.result = last_result;
     Ok(())
