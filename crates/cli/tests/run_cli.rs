@@ -593,3 +593,49 @@ fn unpushed_local_commits_are_not_published() {
     assert_eq!(remote.log("main"), ["initial"]);
     assert_eq!(git(&work, &["status", "--porcelain"]), "");
 }
+
+/// The mission's own ImageUpdateAutomation, as written: `image.toolkit.fluxcd.io/v1beta1`
+/// with a template over `.Updated.Images`, which Flux rendered up to 2.6.
+const MISSION_TEMPLATE: &str = "      messageTemplate: |\n        Auto-update images\n        {{ range .Updated.Images }}\n        - {{.}}\n        {{ end }}\n";
+
+#[test]
+fn the_missions_v1beta1_automation_with_updated_images_commits() {
+    let (remote, work) = example_remote();
+    let crd = work.join(AUTOMATION);
+    let text = std::fs::read_to_string(&crd).expect("read");
+    let start = text.find("      messageTemplate: |").expect("template");
+    let end = text[start..].find("    push:").expect("push") + start;
+    let edited = format!("{}{MISSION_TEMPLATE}{}", &text[..start], &text[end..]).replace(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation",
+        "apiVersion: image.toolkit.fluxcd.io/v1beta1\nkind: ImageUpdateAutomation",
+    );
+    assert!(
+        edited.contains("v1beta1\nkind: ImageUpdateAutomation"),
+        "{edited}"
+    );
+    std::fs::write(&crd, edited).expect("write");
+    tagsmith_testkit::git::git(&work, &["commit", "-qam", "the mission's automation"]);
+    tagsmith_testkit::git::git(&work, &["push", "-q", "origin", "main"]);
+    let out = run_checkout(&work, &[], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Flux up to 2.6 warned nothing; tagsmith points at .Changed once.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("uses .Updated") && stderr.contains(".Changed"),
+        "{stderr}"
+    );
+    let message = tagsmith_testkit::git::git(&remote.path, &["log", "-1", "--format=%B", "main"]);
+    assert!(message.starts_with("Auto-update images\n"), "{message}");
+    assert!(
+        message.contains("- reg.example.com/team/checkout:1.4.2\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("- reg.example.com/team/builds:2025.03.01-9d8e7f6\n"),
+        "{message}"
+    );
+}
