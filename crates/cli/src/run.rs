@@ -190,6 +190,14 @@ fn print_report(report: &RunReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// ` [cluster]` after an object's name, when the tree holds several clusters.
+fn in_cluster(cluster: &Option<String>) -> String {
+    cluster
+        .as_ref()
+        .map(|c| format!(" [{c}]"))
+        .unwrap_or_default()
+}
+
 fn print_text(report: &RunReport) -> anyhow::Result<()> {
     for r in &report.repositories {
         let note = if r.stale {
@@ -200,30 +208,42 @@ fn print_text(report: &RunReport) -> anyhow::Result<()> {
             ""
         };
         match (&r.error, r.stale) {
-            (Some(_), false) => outln!("repository {}: {}: failed", r.repository, r.image)?,
-            _ => outln!("repository {}: {} tags{note}", r.repository, r.tag_count)?,
+            (Some(_), false) => outln!(
+                "repository {}{}: {}: failed",
+                r.repository,
+                in_cluster(&r.cluster),
+                r.image
+            )?,
+            _ => outln!(
+                "repository {}{}: {} tags{note}",
+                r.repository,
+                in_cluster(&r.cluster),
+                r.tag_count
+            )?,
         }
     }
     for p in &report.policies {
         match (&p.latest_image, p.suspended) {
             (Some(image), _) => outln!(
-                "policy {}: {image}{}",
+                "policy {}{}: {image}{}",
                 p.policy,
+                in_cluster(&p.cluster),
                 if p.stale {
                     " STALE (the registry failed; chosen from an older cached scan)"
                 } else {
                     ""
                 }
             )?,
-            (None, true) => outln!("policy {}: suspended", p.policy)?,
-            (None, false) => outln!("policy {}: failed", p.policy)?,
+            (None, true) => outln!("policy {}{}: suspended", p.policy, in_cluster(&p.cluster))?,
+            (None, false) => outln!("policy {}{}: failed", p.policy, in_cluster(&p.cluster))?,
         }
     }
     for a in &report.automations {
         let changes = a.result.changes().count();
         outln!(
-            "automation {} ({}): {changes} change(s)",
+            "automation {}{} ({}): {changes} change(s)",
             a.automation,
+            in_cluster(&a.cluster),
             a.update_path
         )?;
         if let Some(diff) = &a.diff {

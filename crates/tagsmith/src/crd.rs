@@ -500,6 +500,16 @@ impl Doc<'_> {
         let Some(name) = self.str(&field) else {
             return Ok(None);
         };
+        if name.contains("${") {
+            return Err(self.invalid_code(
+                "unresolved_variable",
+                self.node.at(&field),
+                &field,
+                format!(
+                    "{name:?} holds a variable no Kustomization's spec.postBuild substitutes here"
+                ),
+            ));
+        }
         let key = ObjectKey::new(namespace, &name)
             .map_err(|e| self.invalid(self.node.at(&field), &field, e))?;
         Ok(Some(key))
@@ -608,6 +618,16 @@ impl Doc<'_> {
     }
 
     fn origin(&self, api_version: &str) -> Read<Origin> {
+        for field in ["metadata.name", "metadata.namespace"] {
+            if let Some(value) = self.str(field).filter(|v| v.contains("${")) {
+                return Err(self.invalid_code(
+                    "unresolved_variable",
+                    self.node.at(field),
+                    field,
+                    format!("{value:?} holds a variable no Kustomization's spec.postBuild substitutes here; the object is not used"),
+                ));
+            }
+        }
         let namespace = self
             .str("metadata.namespace")
             .unwrap_or_else(|| "default".into());
@@ -754,6 +774,12 @@ impl FluxObjects {
         for node in &docs {
             self.add_document(&Doc { file, node });
         }
+    }
+
+    /// Reads one parsed document of `file` (the loader substitutes variables and sets
+    /// namespaces on the tree first).
+    pub fn add_node(&mut self, file: &Path, node: &Node) {
+        self.add_document(&Doc { file, node });
     }
 
     fn add_document(&mut self, doc: &Doc<'_>) {

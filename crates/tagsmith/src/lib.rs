@@ -59,6 +59,8 @@ pub mod crd;
 #[cfg(feature = "pipeline")]
 pub mod error;
 #[cfg(feature = "pipeline")]
+pub mod kustomize;
+#[cfg(feature = "pipeline")]
 pub mod run;
 #[cfg(feature = "pipeline")]
 pub mod secrets;

@@ -107,7 +107,9 @@ pub fn load_objects(config: &RunConfig, workspace: &Workspace) -> Result<LoadedO
                     path: file.display().to_string(),
                     reason: "named by --config".into(),
                 }],
+                warnings_unapplied: Vec::new(),
             },
+            clusters: Vec::new(),
         },
         None => crate::sources::load_tree(workspace.objects_tree()),
     })
@@ -126,29 +128,54 @@ pub async fn run(ctx: &RunContext) -> Result<RunReport, RunError> {
     run_objects(ctx, &workspace, &loaded).await
 }
 
-/// Runs with objects already read (the CLI's `--watch` reloads them each round).
+/// Runs with objects already read (the CLI's `--watch` reloads them each round): each
+/// cluster of the tree on its own objects, as each cluster's controllers see only theirs.
 pub async fn run_objects(
     ctx: &RunContext,
     workspace: &Workspace,
     loaded: &LoadedObjects,
 ) -> Result<RunReport, RunError> {
-    let objects = &loaded.objects;
-    let scans = scan_repositories(ctx, objects).await;
-    let selections = select_policies(objects, &scans).await;
-    let automations = objects
-        .automations
-        .iter()
-        .map(|automation| update_automation(ctx, workspace, objects, automation, &selections))
-        .collect();
-    Ok(RunReport {
-        repositories: scans.reports(),
-        policies: selections.reports(),
-        automations,
-        failures: objects.failures.clone(),
-        warnings: report::fold_repeats(objects.warnings.iter().cloned()),
+    let mut report = RunReport {
+        repositories: Vec::new(),
+        policies: Vec::new(),
+        automations: Vec::new(),
+        failures: loaded.objects.failures.clone(),
+        warnings: report::fold_repeats(loaded.objects.warnings.iter().cloned()),
         objects_read: loaded.read.clone(),
         dry_run: ctx.config.dry_run,
-    })
+    };
+    let clusters: Vec<(Option<&str>, &FluxObjects)> = if loaded.clusters.is_empty() {
+        vec![(None, &loaded.objects)]
+    } else {
+        loaded
+            .clusters
+            .iter()
+            .map(|c| (Some(c.name.as_str()), &c.objects))
+            .collect()
+    };
+    for (cluster, objects) in clusters {
+        let scans = scan_repositories(ctx, objects).await;
+        let selections = select_policies(objects, &scans).await;
+        let label = |mut r: RepositoryReport| {
+            r.cluster = cluster.map(str::to_string);
+            r
+        };
+        report
+            .repositories
+            .extend(scans.reports().into_iter().map(label));
+        report
+            .policies
+            .extend(selections.reports().into_iter().map(|mut p| {
+                p.cluster = cluster.map(str::to_string);
+                p
+            }));
+        for automation in &objects.automations {
+            let mut a = update_automation(ctx, workspace, objects, automation, &selections);
+            a.cluster = cluster.map(str::to_string);
+            report.automations.push(a);
+        }
+    }
+    Ok(report)
 }
 
 /// The shortest interval among repositories and automations (for `--watch`).

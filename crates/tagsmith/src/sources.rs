@@ -4,8 +4,11 @@
 //! forever, `/dev/zero` behind a symlink would never end), no symlink followed, sizes
 //! capped, `.git` skipped.
 
-use crate::crd::FluxObjects;
+use crate::crd::{FluxObjects, KustomizationObject};
+use crate::error::ObjectError;
+use crate::yaml::{parse_documents, Node};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The largest file read for objects (a `gotk-components.yaml` is about 1 MB).
@@ -29,15 +32,21 @@ pub struct ObjectsRead {
     pub mode: String,
     /// The files read.
     pub files: Vec<ObjectFile>,
+    /// Files with Flux image objects that no Kustomization applies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings_unapplied: Vec<String>,
 }
 
 /// The objects of a tree, with the files they came from.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedObjects {
-    /// The objects.
+    /// The objects (of every cluster, when there are several).
     pub objects: FluxObjects,
     /// Where they came from.
     pub read: ObjectsRead,
+    /// The clusters, when the tree holds more than one (each root Flux Kustomization and
+    /// what it applies); empty for one cluster or none.
+    pub clusters: Vec<Cluster>,
 }
 
 /// Whether a file may hold objects worth parsing: Flux kinds, or the plain kinds they refer
@@ -116,14 +125,16 @@ pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads every YAML file of `root` (the mode without Flux Kustomizations).
-pub fn load_tree(root: &Path) -> LoadedObjects {
-    let mut skipped = Vec::new();
-    let mut loaded = LoadedObjects::default();
-    loaded.read.mode =
-        "every YAML file under the root (no Flux Kustomization decides what a cluster applies)"
-            .into();
-    for rel in yaml_files(root, &mut skipped) {
+/// One file's text and, parsed alone, its objects.
+struct RawFile {
+    text: String,
+    objects: FluxObjects,
+}
+
+/// Reads the YAML files of `root` that may hold objects, each once.
+fn read_files(root: &Path, skipped: &mut Vec<String>) -> BTreeMap<PathBuf, RawFile> {
+    let mut files = BTreeMap::new();
+    for rel in yaml_files(root, skipped) {
         let bytes = match read_regular(&root.join(&rel)) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -134,17 +145,12 @@ pub fn load_tree(root: &Path) -> LoadedObjects {
         if !worth_parsing(&bytes) {
             continue;
         }
-        let before = loaded.objects.failures.len() + object_count(&loaded.objects);
-        loaded.objects.add_bytes(&rel, &bytes);
-        if loaded.objects.failures.len() + object_count(&loaded.objects) > before {
-            loaded.read.files.push(ObjectFile {
-                path: rel.display().to_string(),
-                reason: "a YAML file under the root".into(),
-            });
-        }
+        let mut objects = FluxObjects::default();
+        objects.add_bytes(&rel, &bytes);
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        files.insert(rel, RawFile { text, objects });
     }
-    loaded.objects.warnings.extend(skipped);
-    loaded
+    files
 }
 
 fn object_count(objects: &FluxObjects) -> usize {
@@ -154,6 +160,411 @@ fn object_count(objects: &FluxObjects) -> usize {
         + objects.git_repositories.len()
         + objects.kustomizations.len()
         + objects.plain.len()
+}
+
+fn has_objects(objects: &FluxObjects) -> bool {
+    object_count(objects) + objects.failures.len() > 0
+}
+
+/// Reads the Flux objects of `root` as the clusters that sync it would have them: when
+/// Flux Kustomizations are present, what each cluster's Kustomizations apply (with their
+/// substitutions and namespaces); otherwise every YAML file, and the report says so.
+pub fn load_tree(root: &Path) -> LoadedObjects {
+    let mut skipped = Vec::new();
+    let files = read_files(root, &mut skipped);
+    let mut loaded = if files.values().any(|f| !f.objects.kustomizations.is_empty()) {
+        load_clusters(root, &files)
+    } else {
+        every_file(&files)
+    };
+    loaded.objects.warnings.extend(skipped);
+    loaded
+}
+
+/// Every YAML file under the root.
+fn every_file(files: &BTreeMap<PathBuf, RawFile>) -> LoadedObjects {
+    let mut loaded = LoadedObjects::default();
+    loaded.read.mode =
+        "every YAML file under the root (no Flux Kustomization decides what a cluster applies)"
+            .into();
+    for (rel, file) in files {
+        if has_objects(&file.objects) {
+            loaded.read.files.push(ObjectFile {
+                path: rel.display().to_string(),
+                reason: "a YAML file under the root".into(),
+            });
+        }
+        merge(&mut loaded.objects, file.objects.clone());
+    }
+    resolve_duplicates(&mut loaded.objects);
+    loaded
+}
+
+fn merge(into: &mut FluxObjects, from: FluxObjects) {
+    into.repositories.extend(from.repositories);
+    into.policies.extend(from.policies);
+    into.automations.extend(from.automations);
+    into.git_repositories.extend(from.git_repositories);
+    into.kustomizations.extend(from.kustomizations);
+    into.plain.extend(from.plain);
+    into.failures.extend(from.failures);
+    into.warnings.extend(from.warnings);
+}
+
+/// The variables of a Kustomization's `postBuild`: `substituteFrom` entries in order (a
+/// later one overrides an earlier key), then `substitute` over them all; `None` without
+/// `postBuild` (no substitution at all, as in Flux).
+fn variables(
+    k: &KustomizationObject,
+    cluster_plain: &[crate::crd::PlainObject],
+    tree_plain: &[crate::crd::PlainObject],
+    notes: &mut Vec<String>,
+) -> Option<BTreeMap<String, String>> {
+    if k.substitute.is_empty() && k.substitute_from.is_empty() {
+        return None;
+    }
+    let mut vars = BTreeMap::new();
+    for (kind, key, optional) in &k.substitute_from {
+        let named = |o: &&crate::crd::PlainObject| {
+            &o.kind == kind && o.namespace == key.namespace() && o.name == key.name()
+        };
+        // The cluster's own (applied so far) first: every cluster of a fleet has its
+        // `cluster-vars`; then any of the tree.
+        match cluster_plain
+            .iter()
+            .find(named)
+            .or_else(|| tree_plain.iter().find(named))
+        {
+            Some(object) => vars.extend(object.data.clone()),
+            None if *optional => {}
+            None => notes.push(format!(
+                "Kustomization {}: {kind} {key} of spec.postBuild.substituteFrom is not in the repository (it may exist only in the cluster); its variables stay unresolved",
+                k.origin.key
+            )),
+        }
+    }
+    vars.extend(k.substitute.clone());
+    Some(vars)
+}
+
+/// The parsed documents of a file as a Kustomization applies them: variables substituted
+/// (but not in documents that opt out with `kustomize.toolkit.fluxcd.io/substitute:
+/// disabled`) and the kustomization's namespace set.
+fn applied_documents(
+    raw: &RawFile,
+    vars: Option<&BTreeMap<String, String>>,
+    namespace: Option<&str>,
+) -> Vec<Node> {
+    let Ok(raw_docs) = parse_documents(&raw.text) else {
+        return Vec::new();
+    };
+    let mut docs = match vars {
+        Some(vars) => {
+            let (text, _) = crate::kustomize::substitute(&raw.text, vars);
+            match parse_documents(&text) {
+                Ok(docs) if docs.len() == raw_docs.len() => docs
+                    .into_iter()
+                    .zip(&raw_docs)
+                    .map(|(doc, raw)| {
+                        let disabled =
+                            ["metadata.annotations", "metadata.labels"].iter().any(|m| {
+                                raw.at(m)
+                                    .and_then(|n| n.get("kustomize.toolkit.fluxcd.io/substitute"))
+                                    .and_then(Node::as_str)
+                                    == Some("disabled")
+                            });
+                        if disabled {
+                            raw.clone()
+                        } else {
+                            doc
+                        }
+                    })
+                    .collect(),
+                _ => raw_docs,
+            }
+        }
+        None => raw_docs,
+    };
+    if let Some(ns) = namespace {
+        for doc in &mut docs {
+            let cluster_scoped = doc.get("kind").and_then(Node::as_str) == Some("Namespace");
+            if !cluster_scoped {
+                doc.set_namespace(ns);
+            }
+        }
+    }
+    docs
+}
+
+/// Reads the clusters: each root Kustomization (one that no other applies) and everything
+/// it applies, transitively.
+fn load_clusters(root: &Path, files: &BTreeMap<PathBuf, RawFile>) -> LoadedObjects {
+    let mut loaded = LoadedObjects::default();
+    loaded.read.mode =
+        "what the Flux Kustomizations apply (kustomize-controller's rules, postBuild substitution)"
+            .into();
+    let all: Vec<&KustomizationObject> = files
+        .values()
+        .flat_map(|f| f.objects.kustomizations.iter())
+        .collect();
+    let plain: Vec<crate::crd::PlainObject> = files
+        .values()
+        .flat_map(|f| f.objects.plain.iter().cloned())
+        .collect();
+    // Kustomizations that apply this repository: those whose GitRepository is one the
+    // automations push through (or any GitRepository of the tree when none names one).
+    let automation_sources: BTreeSet<String> = files
+        .values()
+        .flat_map(|f| f.objects.automations.iter())
+        .filter_map(|a| a.source.as_ref().map(ToString::to_string))
+        .collect();
+    let ours = |k: &KustomizationObject| match &k.source {
+        Some((kind, key)) => {
+            kind == "GitRepository"
+                && (automation_sources.is_empty() || automation_sources.contains(&key.to_string()))
+        }
+        None => false,
+    };
+    let applied_by = |k: &KustomizationObject| crate::kustomize::applied_files(root, &k.path);
+    let roots: Vec<&KustomizationObject> = all
+        .iter()
+        .copied()
+        .filter(|k| ours(k))
+        .filter(|k| {
+            !all.iter().any(|other| {
+                other.origin.key != k.origin.key
+                    && ours(other)
+                    && applied_by(other)
+                        .files
+                        .iter()
+                        .any(|f| f.path == k.origin.file)
+            })
+        })
+        .collect();
+    let mut read_files: BTreeSet<PathBuf> = BTreeSet::new();
+    for root_k in roots {
+        // A cluster is named by the path its root Kustomization syncs (`clusters/prod`).
+        let label = root_k
+            .path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        let label = if label.is_empty() {
+            ".".to_string()
+        } else {
+            label
+        };
+        let mut cluster = Cluster {
+            name: label.clone(),
+            objects: FluxObjects::default(),
+        };
+        let mut queue = vec![root_k.clone()];
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        while let Some(k) = queue.pop() {
+            if !seen.insert(k.origin.key()) {
+                continue;
+            }
+            let mut notes = Vec::new();
+            // substituteFrom reads the ConfigMaps and Secrets this cluster has: those
+            // applied so far (a cluster's variables live in its own folder), else any of
+            // the tree.
+            let vars = variables(&k, &cluster.objects.plain, &plain, &mut notes);
+            let applied = applied_by(&k);
+            notes.extend(
+                applied
+                    .notes
+                    .iter()
+                    .map(|n| format!("Kustomization {}: {n}", k.origin.key)),
+            );
+            cluster.objects.warnings.extend(notes);
+            for file in &applied.files {
+                let Some(raw) = files.get(&file.path) else {
+                    continue;
+                };
+                let mut objects = FluxObjects::default();
+                if raw.objects.failures.iter().any(|f| f.kind == "file") {
+                    objects.failures.extend(raw.objects.failures.clone());
+                } else {
+                    for doc in applied_documents(raw, vars.as_ref(), file.namespace.as_deref()) {
+                        objects.add_node(&file.path, &doc);
+                    }
+                }
+                if has_objects(&objects) {
+                    read_files.insert(file.path.clone());
+                    if !loaded
+                        .read
+                        .files
+                        .iter()
+                        .any(|f| f.path == file.path.display().to_string())
+                    {
+                        loaded.read.files.push(ObjectFile {
+                            path: file.path.display().to_string(),
+                            reason: format!(
+                                "applied by Kustomization {} ({}) of cluster {label}",
+                                k.origin.key,
+                                k.origin.location()
+                            ),
+                        });
+                    }
+                }
+                queue.extend(objects.kustomizations.iter().filter(|c| ours(c)).cloned());
+                merge(&mut cluster.objects, objects);
+            }
+        }
+        resolve_duplicates(&mut cluster.objects);
+        loaded.clusters.push(cluster);
+    }
+    // Flux image objects that no Kustomization applies are never in a cluster: say so.
+    for (rel, raw) in files {
+        let image_objects = raw.objects.repositories.len()
+            + raw.objects.policies.len()
+            + raw.objects.automations.len();
+        if image_objects > 0 && !read_files.contains(rel) {
+            loaded.read.warnings_unapplied.push(format!(
+                "{} holds Flux image objects but no Kustomization applies it: not read (Flux would never see them)",
+                rel.display()
+            ));
+        }
+    }
+    let mut union = FluxObjects::default();
+    for cluster in &loaded.clusters {
+        merge(&mut union, cluster.objects.clone());
+    }
+    union
+        .warnings
+        .extend(loaded.read.warnings_unapplied.iter().cloned());
+    // The union serves what spans clusters (the --url checkout, `check`); duplicates
+    // across clusters are expected there.
+    dedupe_identical(&mut union);
+    let mut seen = BTreeSet::new();
+    union
+        .failures
+        .retain(|f| seen.insert((f.kind.clone(), f.error.message.clone())));
+    let mut seen = BTreeSet::new();
+    union.warnings.retain(|w| seen.insert(w.clone()));
+    loaded.objects = union;
+    if loaded.clusters.len() == 1 {
+        loaded.clusters.clear();
+    }
+    loaded
+}
+
+/// One cluster's objects.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The path its root Kustomization syncs (`clusters/prod`).
+    pub name: String,
+    /// What its Kustomizations apply.
+    pub objects: FluxObjects,
+}
+
+/// An object's identity and where it was defined, for duplicate detection.
+trait Defined: serde::Serialize {
+    fn origin(&self) -> &crate::crd::Origin;
+}
+
+macro_rules! defined {
+    ($($t:ty),*) => { $(impl Defined for $t { fn origin(&self) -> &crate::crd::Origin { &self.origin } })* };
+}
+defined!(
+    crate::crd::ImageRepository,
+    crate::crd::ImagePolicyObject,
+    crate::crd::Automation,
+    crate::crd::GitRepositoryObject,
+    KustomizationObject
+);
+
+/// The object without where it was read, to compare definitions.
+fn definition<T: Defined>(object: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("origin");
+    }
+    value
+}
+
+/// Keeps one of identical definitions; with `strict`, two different definitions of one
+/// kind/namespace/name are both dropped and reported naming both files (never one picked
+/// silently).
+fn dedupe<T: Defined + Clone>(
+    kind: &str,
+    objects: &mut Vec<T>,
+    failures: &mut Vec<crate::crd::ObjectFailure>,
+    strict: bool,
+) {
+    let mut kept: Vec<T> = Vec::new();
+    let mut conflicting: BTreeSet<String> = BTreeSet::new();
+    for object in objects.drain(..) {
+        let key = object.origin().key();
+        match kept.iter().find(|k| k.origin().key() == key) {
+            None => kept.push(object),
+            Some(first) if definition(first) == definition(&object) => {}
+            Some(first) if strict => {
+                let message = format!(
+                    "{kind} {key} is defined twice, differently: {} and {}; neither is used",
+                    first.origin().location(),
+                    object.origin().location()
+                );
+                failures.push(crate::crd::ObjectFailure {
+                    kind: kind.into(),
+                    object: Some(key.clone()),
+                    error: ObjectError::new("duplicate_object", message),
+                });
+                conflicting.insert(key);
+            }
+            Some(_) => {}
+        }
+    }
+    kept.retain(|o| !conflicting.contains(&o.origin().key()));
+    *objects = kept;
+}
+
+fn resolve_duplicates(objects: &mut FluxObjects) {
+    let failures = &mut objects.failures;
+    dedupe("ImageRepository", &mut objects.repositories, failures, true);
+    dedupe("ImagePolicy", &mut objects.policies, failures, true);
+    dedupe(
+        "ImageUpdateAutomation",
+        &mut objects.automations,
+        failures,
+        true,
+    );
+    dedupe(
+        "GitRepository",
+        &mut objects.git_repositories,
+        failures,
+        true,
+    );
+    dedupe("Kustomization", &mut objects.kustomizations, failures, true);
+}
+
+fn dedupe_identical(objects: &mut FluxObjects) {
+    let failures = &mut objects.failures;
+    dedupe(
+        "ImageRepository",
+        &mut objects.repositories,
+        failures,
+        false,
+    );
+    dedupe("ImagePolicy", &mut objects.policies, failures, false);
+    dedupe(
+        "ImageUpdateAutomation",
+        &mut objects.automations,
+        failures,
+        false,
+    );
+    dedupe(
+        "GitRepository",
+        &mut objects.git_repositories,
+        failures,
+        false,
+    );
+    dedupe(
+        "Kustomization",
+        &mut objects.kustomizations,
+        failures,
+        false,
+    );
 }
 
 #[cfg(test)]

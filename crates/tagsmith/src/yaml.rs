@@ -65,6 +65,31 @@ impl Node {
         }
     }
 
+    /// Sets `metadata.namespace` of an object (a kustomization's `namespace:`).
+    pub fn set_namespace(&mut self, namespace: &str) {
+        let Node::Map(entries, line) = self else {
+            return;
+        };
+        let line = *line;
+        let metadata = match entries.iter_mut().find(|(k, _)| k == "metadata") {
+            Some((_, node)) => node,
+            None => {
+                entries.push(("metadata".into(), Node::Map(Vec::new(), line)));
+                match entries.last_mut() {
+                    Some((_, node)) => node,
+                    None => return,
+                }
+            }
+        };
+        if let Node::Map(fields, at) = metadata {
+            let at = *at;
+            match fields.iter_mut().find(|(k, _)| k == "namespace") {
+                Some((_, value)) => *value = Node::Scalar(namespace.into(), value.line()),
+                None => fields.push(("namespace".into(), Node::Scalar(namespace.into(), at))),
+            }
+        }
+    }
+
     fn count(&self) -> usize {
         // Iterative: a copied subtree may be as deep as MAX_DEPTH, and counting must not
         // recurse either.

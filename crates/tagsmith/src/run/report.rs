@@ -14,6 +14,10 @@ use tagsmith_marker_setter::SetterResult;
 pub struct RepositoryReport {
     /// `namespace:name`.
     pub repository: String,
+    /// The cluster (root Flux Kustomization) whose object this is, when the tree holds
+    /// several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The image.
     pub image: String,
     /// Tags after exclusions.
@@ -36,6 +40,10 @@ pub struct RepositoryReport {
 pub struct PolicyReport {
     /// `namespace:name`.
     pub policy: String,
+    /// The cluster (root Flux Kustomization) whose object this is, when the tree holds
+    /// several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The image.
     pub image: String,
     /// The chosen tag.
@@ -60,6 +68,10 @@ pub struct PolicyReport {
 pub struct AutomationReport {
     /// `namespace:name`.
     pub automation: String,
+    /// The cluster (root Flux Kustomization) whose object this is, when the tree holds
+    /// several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// `spec.update.path`.
     pub update_path: String,
     /// The setter's result (changes and warnings); file paths relative to `update_path`,

@@ -163,6 +163,7 @@ fn registry_source(
 pub async fn scan_repository(ctx: &RunContext, repo: &ImageRepository) -> RepositoryScan {
     let report = RepositoryReport {
         repository: repo.origin.key(),
+        cluster: None,
         image: repo.image.clone(),
         tag_count: 0,
         latest_tags: Vec::new(),

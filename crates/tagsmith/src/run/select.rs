@@ -115,6 +115,7 @@ pub async fn select_policy(
 ) -> PolicySelection {
     let mut report = PolicyReport {
         policy: policy.origin.key(),
+        cluster: None,
         image: String::new(),
         latest_tag: None,
         latest_image: None,
