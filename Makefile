@@ -4,9 +4,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint fuzz bench bench-bindings
+.PHONY: setup setup-system setup-python setup-node setup-tools demo test test-rust test-python test-node lint fuzz bench bench-bindings
 
-setup: setup-system setup-python setup-node
+setup: setup-system setup-python setup-node setup-tools
 
 # Debian packages from .ci/apt-packages.txt (needs root, as on CI and the dev machines).
 setup-system:
@@ -18,6 +18,12 @@ setup-system:
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# Components Debian does not package, built once per machine from their own Go modules into
+# ${TAGSMITH_TOOLS_DIR:-~/.cache/tagsmith-tools}: kube-apiserver, Flux's CRDs, the flux CLI
+# (tests/tools/build.sh; ~10 min the first time, seconds when cached).
+setup-tools:
+	bash tests/tools/build.sh
 
 setup-python:
 	$(PYTHON) -m venv bindings/python/.venv
