@@ -21,7 +21,7 @@ setup-system:
 
 # Components Debian does not package, built once per machine from their own Go modules into
 # ${TAGSMITH_TOOLS_DIR:-~/.cache/tagsmith-tools}: kube-apiserver, Flux's CRDs, the flux CLI
-# (tests/tools/build.sh; ~10 min the first time, seconds when cached).
+# (tests/tools/build.sh; ~15 min on 2 cores the first time, under a second when cached).
 setup-tools:
 	bash tests/tools/build.sh
 
