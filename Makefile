@@ -4,9 +4,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: setup setup-system setup-python setup-node demo test test-rust test-python test-node lint fuzz bench bench-bindings
+.PHONY: setup setup-system setup-python setup-node setup-tools demo test test-rust test-python test-node lint fuzz bench bench-bindings
 
-setup: setup-system setup-python setup-node setup-gitea
+setup: setup-system setup-python setup-node setup-tools
 
 # Debian packages from .ci/apt-packages.txt (needs root, as on CI and the dev machines).
 setup-system:
@@ -19,6 +19,14 @@ setup-system:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Components Debian does not package, built once per machine from their own Go modules into
+# ${TAGSMITH_TOOLS_DIR:-~/.cache/tagsmith-tools}: kube-apiserver, Flux's CRDs, the flux CLI
+# (tests/tools/build.sh) and Gitea (tests/tools/build-gitea.sh); ~20 min on 2 cores the
+# first time, under a second when cached.
+setup-tools:
+	bash tests/tools/build.sh
+	bash tests/tools/build-gitea.sh
+
 setup-python:
 	$(PYTHON) -m venv bindings/python/.venv
 	bindings/python/.venv/bin/pip install -q maturin pytest packaging semver
@@ -30,10 +38,6 @@ setup-node:
 
 # Gitea 1.26 for the forge tests, built once into the tool cache (about 3 minutes; skipped
 # when the cached build has the same version). Needs Go and a C compiler.
-.PHONY: setup-gitea
-setup-gitea:
-	bash tests/tools/build-gitea.sh
-
 # The main job on the embedded example (examples/gitops + examples/tags.snapshot.yaml):
 # offline, in a temp copy with a bare local origin; shows the diff, the commit, and check.
 demo:

@@ -1,6 +1,50 @@
 //! Finding the external programs the harnesses start.
+//!
+//! Two conventions. [`require`] fails the test when a Debian package is missing. Components
+//! that `make setup-tools` builds (kube-apiserver, Flux's CRDs, the `flux` CLI: minutes of
+//! Go builds) go through [`real_or_skip`]: without them a test prints one `skipped:` line and
+//! returns early, except where `TAGSMITH_REQUIRE_REAL=1` (CI) makes the absence a failure.
 
+use std::io::Write;
 use std::path::PathBuf;
+
+/// The environment variable that turns [`real_or_skip`]'s skips into failures when it is `1`.
+pub const REQUIRE_REAL_ENV: &str = "TAGSMITH_REQUIRE_REAL";
+
+/// Where `tests/tools/build.sh` (`make setup-tools`) puts what it builds:
+/// `$TAGSMITH_TOOLS_DIR`, else `$HOME/.cache/tagsmith-tools`.
+pub fn tools_dir() -> PathBuf {
+    match std::env::var_os("TAGSMITH_TOOLS_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/tagsmith-tools"),
+    }
+}
+
+/// The real component `what`: `what` in [`tools_dir`] (a program or a folder such as
+/// `crds`), else a program of that name found by [`find`].
+///
+/// When it is missing, prints one line `skipped: <what> is not installed (run make setup)`
+/// and returns `None`, so the test returns early:
+/// `let Some(bin) = real_or_skip("kube-apiserver") else { return };`. With
+/// `TAGSMITH_REQUIRE_REAL=1` (CI) it panics with that message instead: CI never skips.
+pub fn real_or_skip(what: &str) -> Option<PathBuf> {
+    let built = tools_dir().join(what);
+    if built.exists() {
+        return Some(built);
+    }
+    if let Some(found) = find(what) {
+        return Some(found);
+    }
+    let message = format!("skipped: {what} is not installed (run make setup)");
+    if std::env::var(REQUIRE_REAL_ENV).as_deref() == Ok("1") {
+        panic!("{message}; {REQUIRE_REAL_ENV}=1 does not allow skipping");
+    }
+    // Written to the process's stderr itself, not with eprintln!: the test harness captures
+    // a passing test's eprintln! output, and a skip must show in every run's log.
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    None
+}
 
 /// Finds `name` on `PATH` or in the usual sbin folders (sshd, docker-registry live there).
 ///
@@ -76,4 +120,41 @@ pub fn go_build(src: &std::path::Path, out: &std::path::Path, name: &str) -> Pat
         .expect("run go build");
     assert!(status.success(), "go build of {} failed", src.display());
     bin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_component_skips_unless_require_real_is_set() {
+        let what = "tagsmith-no-such-component";
+        let outcome = std::panic::catch_unwind(|| real_or_skip(what));
+        if std::env::var(REQUIRE_REAL_ENV).as_deref() == Ok("1") {
+            let message = outcome.expect_err("must panic under TAGSMITH_REQUIRE_REAL=1");
+            let text = message
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                text.starts_with(&format!(
+                    "skipped: {what} is not installed (run make setup)"
+                )),
+                "{text}"
+            );
+        } else {
+            assert_eq!(outcome.ok(), Some(None));
+        }
+    }
+
+    #[test]
+    fn a_present_program_is_found_on_path() {
+        // `sh` is on every machine the tests run on.
+        let found = real_or_skip("sh").expect("sh is installed");
+        assert!(
+            found.ends_with("sh") && found.is_file(),
+            "{}",
+            found.display()
+        );
+    }
 }
