@@ -11,7 +11,7 @@ use tagsmith::setter::{plan_tree, Policies, TreeOptions};
 /// Arguments of `set`.
 #[derive(Args)]
 pub struct SetArgs {
-    /// The tree to update (Flux's update.path).
+    /// The tree to update (Flux's update.path): a folder, not a symlink to one.
     path: PathBuf,
     /// A policy's latest image, NAMESPACE:NAME=IMAGE_REF (repeatable).
     #[arg(long = "policy", value_name = "NS:NAME=IMAGE_REF")]
@@ -62,9 +62,9 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
                 "{}:{}: {} -> {} ({})",
                 file.path,
                 change.line,
-                change.old_value,
-                change.new_value,
-                change.setter
+                clip(&change.old_value),
+                clip(&change.new_value),
+                clip(&change.setter)
             )?;
         }
     }
@@ -88,13 +88,30 @@ fn load_policies(args: &SetArgs) -> anyhow::Result<Policies> {
         pairs.extend(map);
     }
     for spec in &args.policies {
-        let (key, reference) = spec
-            .split_once('=')
-            .with_context(|| format!("--policy {spec:?}: expected NAMESPACE:NAME=IMAGE_REF"))?;
+        let (key, reference) = spec.split_once('=').with_context(|| {
+            format!(
+                "--policy {:?}: expected NAMESPACE:NAME=IMAGE_REF",
+                clip(spec)
+            )
+        })?;
         pairs.insert(key.to_string(), reference.to_string());
     }
     if pairs.is_empty() {
         anyhow::bail!("no policies given: use --policy NS:NAME=IMAGE_REF or --policies FILE");
     }
     Ok(Policies::from_map(pairs)?)
+}
+
+/// A value from a file or an argument, cut to a few hundred bytes (on a char boundary) for
+/// a one-line message; `--json` keeps the whole value.
+fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.into();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &s[..end], s.len()).into()
 }

@@ -163,3 +163,89 @@ fn include_and_exclude_limit_the_files() {
     assert!(read("apps/app.yaml").contains("app:1.4.2"));
     assert_eq!(read("infra/app.yaml"), FILE);
 }
+
+#[test]
+fn a_symlinked_folder_is_refused_naming_where_it_points() {
+    let dir = tree();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(dir.path().join("apps"), &link).expect("symlink");
+    let out = tagsmith(&[
+        "set",
+        link.to_str().expect("utf8"),
+        "--policy",
+        "flux-system:app=reg.example.com/team/app:1.4.2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: a symlink to {}",
+            link.display(),
+            dir.path().join("apps").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("apps/app.yaml")).expect("read"),
+        FILE
+    );
+}
+
+#[test]
+fn a_ten_thousand_level_file_is_skipped_and_the_rest_is_set() {
+    let dir = tree();
+    let deep = format!("{}{FILE}", "- ".repeat(10_000));
+    std::fs::write(dir.path().join("apps/deep.yaml"), &deep).expect("write");
+    let out = tagsmith(&[
+        "set",
+        path(dir.path()),
+        "--policy",
+        "flux-system:app=reg.example.com/team/app:1.4.2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("apps/deep.yaml:1: nested deeper than 512 levels"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_to_string(dir.path().join("apps/app.yaml"))
+        .expect("read")
+        .contains("app:1.4.2"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("apps/deep.yaml")).expect("read"),
+        deep
+    );
+}
+
+#[test]
+fn a_huge_value_is_clipped_in_the_change_line() {
+    let dir = tree();
+    let huge = "1".repeat(1 << 20);
+    std::fs::write(
+        dir.path().join("apps/app.yaml"),
+        format!("tag: \"{huge}\" # {{\"$imagepolicy\": \"flux-system:app:tag\"}}\n"),
+    )
+    .expect("write");
+    let out = tagsmith(&[
+        "set",
+        path(dir.path()),
+        "--policy",
+        "flux-system:app=reg.example.com/team/app:1.4.2",
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{}", stdout.len());
+    assert!(stdout.len() < 600, "{} bytes", stdout.len());
+    assert!(stdout.contains("(1048576 bytes) -> 1.4.2"), "{stdout}");
+}
+
+#[test]
+fn a_huge_policy_argument_is_clipped_in_the_error() {
+    let dir = tree();
+    // One argument can hold at most 128 KiB on Linux.
+    let huge = "x".repeat(100_000);
+    let out = tagsmith(&["set", path(dir.path()), "--policy", &huge]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stderr.len() < 600, "{} bytes", out.stderr.len());
+}

@@ -47,12 +47,85 @@ pub enum SetterError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A file changed on disk between planning and writing; nothing was written to it.
+    /// A file changed on disk between planning and writing (its content, or it is no longer
+    /// a regular file); nothing was written to it.
     #[error("{}: changed on disk since it was read; not overwritten", path.display())]
     Conflict {
         /// The file.
         path: PathBuf,
     },
+    /// A repository-relative path given as an absolute path.
+    #[error("{path:?}: an absolute path; give a path relative to the repository root")]
+    AbsolutePath {
+        /// The path given (clipped).
+        path: String,
+    },
+    /// A repository-relative path whose `..` components climb above the root.
+    #[error("{path:?}: `..` leads outside the repository root")]
+    PathEscapesRoot {
+        /// The path given (clipped).
+        path: String,
+    },
+    /// A symlink on the way to (or at) a path points outside the confinement root.
+    #[error("{}: a symlink to {}, outside the repository root; not followed", path.display(), target.display())]
+    SymlinkOutsideRoot {
+        /// The symlink.
+        path: PathBuf,
+        /// What it points to, as written in the link.
+        target: PathBuf,
+    },
+    /// A path (or a symlink's target) that does not exist.
+    #[error("{}: {reason}", path.display())]
+    PathNotFound {
+        /// The path, or the dangling symlink.
+        path: PathBuf,
+        /// `does not exist`, or which target a dangling symlink names.
+        reason: String,
+    },
+    /// The tree root given is itself a symlink; it is not followed.
+    #[error("{}: a symlink to {}; give the folder itself, symlinks are not followed", path.display(), target.display())]
+    SymlinkRoot {
+        /// The symlink given as the root.
+        path: PathBuf,
+        /// What it points to, as written in the link.
+        target: PathBuf,
+    },
+    /// YAML deeper or with more alias expansion than the limits allow
+    /// ([`crate::MAX_YAML_DEPTH`], [`crate::MAX_YAML_ALIAS_EXPANSION`]).
+    #[error("line {line}: {reason}")]
+    YamlLimit {
+        /// 1-based line where the limit was crossed.
+        line: usize,
+        /// Which limit.
+        reason: String,
+    },
+    /// YAML that does not parse (from [`crate::read_yaml_events`]).
+    #[error("line {line}: YAML does not parse: {reason}")]
+    InvalidYaml {
+        /// 1-based line of the error.
+        line: usize,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Writing a file failed and some files written before it could not be restored; the
+    /// tree is half-applied. `source` is the first failure.
+    #[error("{}: {source}; restoring the files written before it failed for: {}", path.display(), list_paths(unrestored))]
+    RollbackFailed {
+        /// The file whose write failed.
+        path: PathBuf,
+        /// Why it failed.
+        source: Box<SetterError>,
+        /// Files that keep the new content.
+        unrestored: Vec<PathBuf>,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl SetterError {
@@ -65,6 +138,14 @@ impl SetterError {
             SetterError::InvalidRoot { .. } => "invalid_root",
             SetterError::Io { .. } => "io",
             SetterError::Conflict { .. } => "conflict",
+            SetterError::AbsolutePath { .. } => "absolute_path",
+            SetterError::PathEscapesRoot { .. } => "path_escapes_root",
+            SetterError::SymlinkOutsideRoot { .. } => "symlink_outside_root",
+            SetterError::PathNotFound { .. } => "path_not_found",
+            SetterError::SymlinkRoot { .. } => "symlink_root",
+            SetterError::YamlLimit { .. } => "yaml_limit",
+            SetterError::InvalidYaml { .. } => "invalid_yaml",
+            SetterError::RollbackFailed { .. } => "rollback_failed",
         }
     }
 
@@ -76,6 +157,13 @@ impl SetterError {
                 | SetterError::InvalidPolicyKey { .. }
                 | SetterError::InvalidGlob { .. }
                 | SetterError::InvalidRoot { .. }
+                | SetterError::AbsolutePath { .. }
+                | SetterError::PathEscapesRoot { .. }
+                | SetterError::SymlinkOutsideRoot { .. }
+                | SetterError::PathNotFound { .. }
+                | SetterError::SymlinkRoot { .. }
+                | SetterError::YamlLimit { .. }
+                | SetterError::InvalidYaml { .. }
         )
     }
 }
@@ -87,9 +175,11 @@ pub struct Warning {
     pub path: String,
     /// 1-based line, 0 when the problem is the whole file.
     pub line: usize,
-    /// Stable kind: `parse_error`, `not_utf8`, `unknown_policy`, `marker_on_key`,
-    /// `marker_on_collection`, `marker_on_block_scalar`, `marker_on_alias`,
-    /// `marker_unattached`, `multiline_scalar`, `symlink_outside_root`, `unreadable`.
+    /// Stable kind: `parse_error`, `yaml_limit`, `not_utf8`, `unknown_policy`,
+    /// `invalid_marker`, `missing_part`, `marker_on_key`, `marker_on_collection`,
+    /// `marker_on_block_scalar`, `marker_on_alias`, `marker_unattached`, `multiline_scalar`,
+    /// `symlink_outside_root`, `symlink_dangling`, `symlink_dir_skipped`,
+    /// `symlink_not_written`, `special_file`, `file_too_large`, `unreadable`.
     pub code: String,
     /// What happened, for people.
     pub message: String,

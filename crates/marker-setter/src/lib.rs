@@ -24,17 +24,26 @@
 //! ```
 
 mod error;
+mod limits;
 mod reference;
 mod rewrite;
+mod safe_fs;
 mod scalar;
+mod text;
 mod tree;
+mod walk;
 
 pub use error::{SetterError, Warning};
+pub use limits::{check_yaml_limits, read_yaml_events, MAX_YAML_ALIAS_EXPANSION, MAX_YAML_DEPTH};
 pub use reference::{ImageRef, Policies};
 pub use rewrite::{
     rewrite_str, Change, FileOutcome, MarkerKind, ObjectChanges, ObjectRef, MARKER_KEY,
 };
-pub use tree::{apply_tree, plan_tree, FileChanges, SetterResult, TreeOptions, TreePlan};
+pub use safe_fs::resolve_inside;
+pub use tree::{
+    apply_tree, plan_tree, FileChanges, SetterResult, TreeOptions, TreePlan, DEFAULT_MAX_FILE_SIZE,
+};
+pub use walk::{walk_yaml_files, YamlFile, YamlFiles};
 
 /// The lines of `text` as YAML breaks them, without their breaks: at `\n`, `\r\n` and a
 /// lone `\r`. yaml-rust2 counts lines the same way, so the 1-based `line` of a change or a

@@ -1,5 +1,6 @@
 //! Image references (`[registry[:port]/]path[:tag][@digest]`) and the policy table.
 
+use crate::text::clip;
 use crate::SetterError;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -100,13 +101,16 @@ fn validate_tag(tag: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid tag {tag:?}"))
+        Err(format!("invalid tag {:?}", clip(tag)))
     }
 }
 
 fn validate_digest(digest: &str) -> Result<(), String> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!("invalid digest {digest:?}: expected ALGORITHM:HEX"));
+        return Err(format!(
+            "invalid digest {:?}: expected ALGORITHM:HEX",
+            clip(digest)
+        ));
     };
     let algorithm_ok = !algorithm.is_empty()
         && algorithm.bytes().all(|c| {
@@ -118,7 +122,7 @@ fn validate_digest(digest: &str) -> Result<(), String> {
     if algorithm_ok && hex_ok && sha256_ok {
         Ok(())
     } else {
-        Err(format!("invalid digest {digest:?}"))
+        Err(format!("invalid digest {:?}", clip(digest)))
     }
 }
 
@@ -150,7 +154,7 @@ fn validate_name(name: &str) -> Result<(), String> {
         let port_ok = port
             .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()));
         if !host_ok || !port_ok {
-            return Err(format!("invalid registry host {first:?}"));
+            return Err(format!("invalid registry host {:?}", clip(first)));
         }
         components.remove(0);
     }
@@ -169,7 +173,8 @@ fn validate_name(name: &str) -> Result<(), String> {
             });
         if !ok {
             return Err(format!(
-                "invalid path component {component:?} (lowercase letters, digits and . _ - only)"
+                "invalid path component {:?} (lowercase letters, digits and . _ - only)",
+                clip(component)
             ));
         }
     }
@@ -203,11 +208,13 @@ impl Policies {
             .split_once(':')
             .is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains(':'));
         if !valid_key {
-            return Err(SetterError::InvalidPolicyKey { key });
+            return Err(SetterError::InvalidPolicyKey {
+                key: clip(&key).into_owned(),
+            });
         }
         let parsed = ImageRef::parse(reference).map_err(|reason| SetterError::InvalidImageRef {
-            policy: key.clone(),
-            reference: reference.to_string(),
+            policy: clip(&key).into_owned(),
+            reference: clip(reference).into_owned(),
             reason,
         })?;
         self.map.insert(key, parsed);

@@ -11,11 +11,12 @@
 
 use crate::reference::Policies;
 use crate::scalar::{encode, Style};
-use crate::Warning;
+use crate::text::{clip, clip_to, MAX_MESSAGE};
+use crate::{SetterError, Warning};
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, MarkedEventReceiver};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// The JSON key of a setter marker.
@@ -110,7 +111,7 @@ pub fn rewrite_str(content: &[u8], path: &Path, policies: &Policies) -> FileOutc
         path: display.clone(),
         line,
         code: code.to_string(),
-        message,
+        message: clip_to(&message, MAX_MESSAGE).into_owned(),
     };
     let bom = if content.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -126,13 +127,30 @@ pub fn rewrite_str(content: &[u8], path: &Path, policies: &Policies) -> FileOutc
         return outcome;
     };
     let mut events = Events::default();
-    if let Err(err) = Parser::new_from_str(text).load(&mut events, true) {
-        outcome.warnings.push(warn(
-            err.marker().line(),
-            "parse_error",
-            format!("YAML does not parse ({}); file left unchanged", err.info()),
-        ));
-        return outcome;
+    // Not yaml-rust2's recursive `load`: nesting and aliases are capped (a stranger's
+    // 10,000-level file overflowed the stack).
+    match crate::read_yaml_events(text, &mut events) {
+        Ok(()) => {}
+        Err(SetterError::YamlLimit { line, reason }) => {
+            outcome.warnings.push(warn(
+                line,
+                "yaml_limit",
+                format!("{reason}; file left unchanged"),
+            ));
+            return outcome;
+        }
+        Err(err) => {
+            let (line, reason) = match &err {
+                SetterError::InvalidYaml { line, reason } => (*line, reason.clone()),
+                other => (0, other.to_string()),
+            };
+            outcome.warnings.push(warn(
+                line,
+                "parse_error",
+                format!("YAML does not parse ({reason}); file left unchanged"),
+            ));
+            return outcome;
+        }
     }
     let lines = LineIndex::new(text);
     let mut edits: Vec<Edit> = Vec::new();
@@ -146,7 +164,7 @@ pub fn rewrite_str(content: &[u8], path: &Path, policies: &Policies) -> FileOutc
                     "invalid_marker",
                     format!(
                         "marker {:?} is not NAMESPACE:NAME[:tag|:name|:digest]",
-                        marker.setter
+                        clip(&marker.setter)
                     ),
                 ));
                 continue;
@@ -163,7 +181,10 @@ pub fn rewrite_str(content: &[u8], path: &Path, policies: &Policies) -> FileOutc
             outcome.warnings.push(warn(
                 marker.line,
                 "unknown_policy",
-                format!("marker names policy {policy:?}, which is not given; value left unchanged"),
+                format!(
+                    "marker names policy {:?}, which is not given; value left unchanged",
+                    clip(&policy)
+                ),
             ));
             continue;
         };
@@ -177,7 +198,12 @@ pub fn rewrite_str(content: &[u8], path: &Path, policies: &Policies) -> FileOutc
             outcome.warnings.push(warn(
                 marker.line,
                 "missing_part",
-                format!("policy {policy:?} ({reference}) has no {kind:?} to write").to_lowercase(),
+                format!(
+                    "policy {:?} ({}) has no {kind:?} to write",
+                    clip(&policy),
+                    clip(&reference.to_string())
+                )
+                .to_lowercase(),
             ));
             continue;
         };
@@ -333,6 +359,10 @@ impl Events {
 
     /// The keys leading to the current position (`["metadata"]` inside metadata).
     fn record_object_field(&mut self, value: &str) {
+        // Only `kind`, `apiVersion` and `metadata.*` matter: no need to look deeper.
+        if self.stack.len() > 2 {
+            return;
+        }
         let keys: Vec<Option<&str>> = self
             .stack
             .iter()
@@ -564,7 +594,10 @@ fn bind(
                 if has_line_comment {
                     Err((
                         "marker_unattached",
-                        format!("the item below has its own comment ({own:?}), which Flux reads instead"),
+                        format!(
+                            "the item below has its own comment ({:?}), which Flux reads instead",
+                            clip(own)
+                        ),
                     ))
                 } else {
                     Ok(*i)
@@ -629,13 +662,24 @@ fn bind(
         (NodeKind::Scalar(i), Role::Value | Role::Item) => {
             let scalar = &events.scalars[i];
             if matches!(scalar.style, TScalarStyle::Literal | TScalarStyle::Folded) {
-                Err((
+                return Err((
                     "marker_on_block_scalar",
                     "marker is on a block scalar (| or >); left unchanged".into(),
-                ))
-            } else {
-                Ok(i)
+                ));
             }
+            // A `}` or `]` between the value and the comment closes a flow collection:
+            // kyaml (yaml.v3) gives the comment to that collection, so Flux sets nothing
+            // inside it (`image: {tag: 1.0.0} # marker`); after a `,` it stays the value's.
+            if let Ok((_, end, _)) = span(scalar, lines, text) {
+                let before_hash = text.get(end..line_start + marker.hash).unwrap_or("");
+                if before_hash.contains(['}', ']']) {
+                    return Err((
+                        "marker_on_collection",
+                        "marker follows the end of a flow mapping or sequence ({...} or [...]), which Flux binds it to; nothing inside is set".into(),
+                    ));
+                }
+            }
+            Ok(i)
         }
         (NodeKind::Scalar(_), Role::Root) => Err((
             "marker_unattached",

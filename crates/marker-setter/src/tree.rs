@@ -1,24 +1,39 @@
-//! Whole trees: walk, screen, rewrite in parallel, then write atomically.
+//! Whole trees: walk, screen, rewrite in parallel, then write as one transaction.
 
 use crate::reference::Policies;
 use crate::rewrite::{rewrite_str, ObjectChanges};
+use crate::safe_fs::{remove_stale_temps, replace_file};
+use crate::walk::{Found, Walk};
 use crate::{SetterError, Warning};
-use ignore::{WalkBuilder, WalkState};
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Which files a tree run reads.
+/// The default cap on the size of a file read (64 MiB): larger files are skipped with a
+/// `file_too_large` warning.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 << 20;
+
+/// Which files a tree run reads, and where it may read and write.
 ///
-/// A file is read when its name ends with one of `extensions`, its root-relative,
-/// `/`-separated path matches one of `include` (all paths when empty) and none of `exclude`.
-/// Globs use `globset` syntax (`**/*.yaml`, `apps/{a,b}/**`, `*` stays within one folder).
+/// A file is read when its name ends with one of `extensions` or equals one of
+/// `file_names`, its root-relative, `/`-separated path matches one of `include` (all paths
+/// when empty) and none of `exclude`. Globs use `globset` syntax (`**/*.yaml`,
+/// `apps/{a,b}/**`, `*` stays within one folder).
 #[derive(Debug, Clone)]
 pub struct TreeOptions {
     /// File name suffixes to read (default `.yaml`, `.yml`, as Flux).
     pub extensions: Vec<String>,
+    /// Exact file names to read besides `extensions` (default `Kustomization`, which
+    /// Flux's reader accepts without an extension).
+    pub file_names: Vec<String>,
+    /// The folder nothing may be read or written outside of, typically the repository
+    /// root (default `None`: the tree root itself). The tree root must lie inside it with
+    /// no symlink leaving it on the way.
+    pub confine_to: Option<PathBuf>,
+    /// Files larger than this many bytes are skipped with a `file_too_large` warning
+    /// (default [`DEFAULT_MAX_FILE_SIZE`]).
+    pub max_file_size: u64,
     /// Globs a file's relative path must match (default: none, every path).
     pub include: Vec<String>,
     /// Globs of relative paths to skip (default: none).
@@ -31,6 +46,9 @@ impl Default for TreeOptions {
     fn default() -> Self {
         TreeOptions {
             extensions: vec![".yaml".into(), ".yml".into()],
+            file_names: vec!["Kustomization".into()],
+            confine_to: None,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
             include: Vec::new(),
             exclude: Vec::new(),
             threads: 0,
@@ -38,34 +56,11 @@ impl Default for TreeOptions {
     }
 }
 
-fn glob_set(patterns: &[String]) -> Result<Option<globset::GlobSet>, SetterError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut builder = globset::GlobSetBuilder::new();
-    for pattern in patterns {
-        let glob = globset::GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| SetterError::InvalidGlob {
-                pattern: pattern.clone(),
-                reason: e.kind().to_string(),
-            })?;
-        builder.add(glob);
-    }
-    builder
-        .build()
-        .map(Some)
-        .map_err(|e| SetterError::InvalidGlob {
-            pattern: patterns.join(", "),
-            reason: e.to_string(),
-        })
-}
-
 /// The changes in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChanges {
-    /// Path relative to the root, `/`-separated.
+    /// Path relative to the tree root given to [`plan_tree`] (as Flux's
+    /// `Result.FileChanges` keys are relative to `update.path`), `/`-separated.
     pub path: String,
     /// Changes per object, in file order.
     pub objects: Vec<ObjectChanges>,
@@ -162,159 +157,117 @@ impl TreePlan {
         out
     }
 
-    /// Writes every changed file atomically (temp file in the same folder, then rename),
-    /// keeping its permissions. A file that changed on disk since it was read is not
-    /// overwritten: the error names it, and files written before it stay written.
+    /// Writes every changed file, as one transaction.
+    ///
+    /// Each file is re-read first and left alone if it changed since planning (or is no
+    /// longer a regular file): [`SetterError::Conflict`]. A file with one link is replaced
+    /// by a temp file renamed over it, given the original's owner, group and mode; a file
+    /// with several hard links (or whose owner the process may not give) is rewritten in
+    /// place, so every link sees the new content. When any write fails, every file written
+    /// before it is restored byte for byte and the error names the file that failed; when
+    /// a restore fails too, [`SetterError::RollbackFailed`] lists what keeps the new
+    /// content. Temp files a killed run left in the folders written to (regular files named
+    /// `.tagsmith-` + 12 letters/digits + `.tmp`, nothing else) are removed first.
     pub fn write(&self) -> Result<Vec<PathBuf>, SetterError> {
-        let mut written = Vec::with_capacity(self.files.len());
+        let mut folders: Vec<&Path> = self
+            .files
+            .iter()
+            .filter_map(|f| f.absolute.parent())
+            .collect();
+        folders.sort();
+        folders.dedup();
+        for folder in folders {
+            remove_stale_temps(folder);
+        }
+        let mut written: Vec<&PlannedFile> = Vec::with_capacity(self.files.len());
         for f in &self.files {
-            let io = |source| SetterError::Io {
-                path: f.absolute.clone(),
-                source,
-            };
-            let current = std::fs::read(&f.absolute).map_err(io)?;
-            if current != f.old {
-                return Err(SetterError::Conflict {
+            if let Err(err) = replace_file(&f.absolute, &f.old, &f.new) {
+                let unrestored: Vec<PathBuf> = written
+                    .iter()
+                    .rev()
+                    .filter(|w| replace_file(&w.absolute, &w.new, &w.old).is_err())
+                    .map(|w| w.absolute.clone())
+                    .collect();
+                if unrestored.is_empty() {
+                    return Err(err);
+                }
+                return Err(SetterError::RollbackFailed {
                     path: f.absolute.clone(),
+                    source: Box::new(err),
+                    unrestored,
                 });
             }
-            let permissions = std::fs::metadata(&f.absolute).map_err(io)?.permissions();
-            let dir = f.absolute.parent().unwrap_or(Path::new("."));
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".tagsmith-")
-                .tempfile_in(dir)
-                .map_err(io)?;
-            tmp.write_all(&f.new).map_err(io)?;
-            tmp.as_file().sync_all().map_err(io)?;
-            std::fs::set_permissions(tmp.path(), permissions).map_err(io)?;
-            tmp.persist(&f.absolute).map_err(|e| io(e.error))?;
-            written.push(PathBuf::from(&f.relative));
+            written.push(f);
         }
-        Ok(written)
+        Ok(written.iter().map(|f| PathBuf::from(&f.relative)).collect())
     }
 }
 
 /// Reads every YAML file under `root` that holds the marker key and computes the rewrite.
 ///
-/// Like Flux it walks every folder, hidden ones too (`.github/`), except `.git`; it never
-/// follows a symlink (a symlinked file inside the root is reached through its real path, one
-/// pointing outside is reported). Files without `$imagepolicy` are never parsed.
+/// The walk is [`crate::walk_yaml_files`]'s: every folder, hidden ones too (`.github/`),
+/// except `.git`; `*.yaml`, `*.yml` and `Kustomization` as Flux; never a symlink followed
+/// nor a special file opened; nothing read outside `opts.confine_to`. `root` must be a
+/// folder, not a symlink ([`SetterError::SymlinkRoot`]), inside the confinement root
+/// ([`SetterError::SymlinkOutsideRoot`], [`SetterError::PathEscapesRoot`]). A symlinked
+/// YAML file is never written through: one pointing into the tree is skipped (the file
+/// itself is planned), one pointing elsewhere inside the confinement root is read and, if
+/// it would change, reported as `symlink_not_written`. Files without `$imagepolicy` are
+/// never parsed. Paths in the result are relative to `root` as given.
 pub fn plan_tree(
     root: &Path,
     policies: &Policies,
     opts: &TreeOptions,
 ) -> Result<TreePlan, SetterError> {
-    let meta = std::fs::metadata(root).map_err(|e| SetterError::InvalidRoot {
-        path: root.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    if !meta.is_dir() {
-        return Err(SetterError::InvalidRoot {
-            path: root.to_path_buf(),
-            reason: "not a directory".into(),
-        });
-    }
-    let canonical_root = std::fs::canonicalize(root).map_err(|e| SetterError::InvalidRoot {
-        path: root.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let include = glob_set(&opts.include)?;
-    let exclude = glob_set(&opts.exclude)?;
+    let walk = Walk::new(root, opts)?;
     let finder = memmem::Finder::new(crate::MARKER_KEY.as_bytes());
     let state = Mutex::new((Vec::<PlannedFile>::new(), SetterResult::default()));
-    let walker = WalkBuilder::new(root)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .threads(opts.threads)
-        .filter_entry(|e| e.file_name() != ".git")
-        .build_parallel();
-    walker.run(|| {
-        let finder = &finder;
-        let state = &state;
-        let canonical_root = &canonical_root;
-        let (include, exclude) = (&include, &exclude);
-        Box::new(move |entry| {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    lock(state).1.warnings.push(Warning {
-                        path: walk_error_path(root, &err),
-                        line: 0,
-                        code: "unreadable".into(),
-                        message: format!("cannot walk: {err}"),
-                    });
-                    return WalkState::Continue;
-                }
-            };
-            let name = entry.file_name().to_string_lossy();
-            if !opts
-                .extensions
-                .iter()
-                .any(|ext| name.ends_with(ext.as_str()))
-            {
-                return WalkState::Continue;
+    walk.run(&|found| {
+        let file = match found {
+            Found::File(file) => file,
+            Found::Warning(w) => {
+                lock(&state).1.warnings.push(w);
+                return true;
             }
-            let relative = relative_path(root, entry.path());
-            if include.as_ref().is_some_and(|g| !g.is_match(&relative))
-                || exclude.as_ref().is_some_and(|g| g.is_match(&relative))
-            {
-                return WalkState::Continue;
+        };
+        let has_marker = finder.find(&file.content).is_some();
+        let outcome =
+            has_marker.then(|| rewrite_str(&file.content, Path::new(&file.relative_path), policies));
+        let mut guard = lock(&state);
+        guard.1.files_scanned += 1;
+        let Some(outcome) = outcome else {
+            return true;
+        };
+        guard.1.files_with_markers += 1;
+        if let Some(target) = &file.link_target {
+            if outcome.new_content.is_some() {
+                let count: usize = outcome.objects.iter().map(|o| o.changes.len()).sum();
+                guard.1.warnings.push(Warning {
+                    path: file.relative_path,
+                    line: 0,
+                    code: "symlink_not_written".into(),
+                    message: format!(
+                        "a symlink to {}: {count} marked value(s) would change, but links are not written through; update the file it points to",
+                        crate::text::clip(&target.to_string_lossy())
+                    ),
+                });
             }
-            let Some(file_type) = entry.file_type() else {
-                return WalkState::Continue;
-            };
-            if file_type.is_symlink() {
-                let inside = std::fs::canonicalize(entry.path())
-                    .map(|target| target.starts_with(canonical_root))
-                    .unwrap_or(false);
-                if !inside {
-                    lock(state).1.warnings.push(Warning {
-                        path: relative,
-                        line: 0,
-                        code: "symlink_outside_root".into(),
-                        message: "symlink points outside the root; not followed".into(),
-                    });
-                }
-                return WalkState::Continue;
-            }
-            if !file_type.is_file() {
-                return WalkState::Continue;
-            }
-            let content = match std::fs::read(entry.path()) {
-                Ok(c) => c,
-                Err(e) => {
-                    lock(state).1.warnings.push(Warning {
-                        path: relative,
-                        line: 0,
-                        code: "unreadable".into(),
-                        message: format!("cannot read: {e}"),
-                    });
-                    return WalkState::Continue;
-                }
-            };
-            let has_marker = finder.find(&content).is_some();
-            let outcome = has_marker.then(|| rewrite_str(&content, Path::new(&relative), policies));
-            let mut guard = lock(state);
-            guard.1.files_scanned += 1;
-            if let Some(outcome) = outcome {
-                guard.1.files_with_markers += 1;
-                guard.1.warnings.extend(outcome.warnings);
-                if let Some(new) = outcome.new_content {
-                    guard.1.files.push(FileChanges {
-                        path: relative.clone(),
-                        objects: outcome.objects,
-                    });
-                    guard.0.push(PlannedFile {
-                        relative,
-                        absolute: entry.path().to_path_buf(),
-                        old: content,
-                        new,
-                    });
-                }
-            }
-            WalkState::Continue
-        })
+            return true;
+        }
+        guard.1.warnings.extend(outcome.warnings);
+        if let Some(new) = outcome.new_content {
+            guard.1.files.push(FileChanges {
+                path: file.relative_path.clone(),
+                objects: outcome.objects,
+            });
+            guard.0.push(PlannedFile {
+                relative: file.relative_path,
+                absolute: file.path,
+                old: file.content,
+                new,
+            });
+        }
+        true
     });
     let (mut files, mut result) = state
         .into_inner()
@@ -323,7 +276,7 @@ pub fn plan_tree(
     result.files.sort_by(|a, b| a.path.cmp(&b.path));
     result
         .warnings
-        .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+        .sort_by(|a, b| (&a.path, a.line, &a.code).cmp(&(&b.path, b.line, &b.code)));
     Ok(TreePlan {
         root: root.to_path_buf(),
         files,
@@ -342,28 +295,6 @@ pub fn apply_tree(
     Ok(plan.result)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn walk_error_path(root: &Path, err: &ignore::Error) -> String {
-    fn find(err: &ignore::Error) -> Option<&Path> {
-        match err {
-            ignore::Error::WithPath { path, .. } => Some(path),
-            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-                find(err)
-            }
-            _ => None,
-        }
-    }
-    find(err).map_or_else(String::new, |p| relative_path(root, p))
-}
-
-fn relative_path(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }

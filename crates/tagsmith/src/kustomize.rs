@@ -19,7 +19,7 @@
 //! assert_eq!(substitute("${missing}", &vars).1, ["missing"]);
 //! ```
 
-use crate::sources::{read_regular, yaml_files};
+use crate::sources::RepoFiles;
 use crate::yaml::{parse_documents, Node};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -47,12 +47,12 @@ pub struct Applied {
     pub notes: Vec<String>,
 }
 
-/// `path` (relative, from a manifest) joined to `dir`, kept inside the repository: `None`
-/// for absolute paths and for `..` that would leave `root`.
-fn join_inside(root: &Path, dir: &Path, path: &str) -> Option<PathBuf> {
-    let rel_dir = dir.strip_prefix(root).ok()?;
+/// `path` (relative, from a manifest) joined to the folder `dir` (relative to the
+/// repository root), kept inside the repository: `None` for absolute paths and for `..`
+/// that would leave it.
+fn join_inside(dir: &Path, path: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
-    for c in rel_dir.join(path).components() {
+    for c in dir.join(path).components() {
         match c {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
@@ -67,44 +67,32 @@ fn join_inside(root: &Path, dir: &Path, path: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Whether a path exists as a real folder or file of the tree (no symlink on the way).
-fn real_kind(root: &Path, rel: &Path) -> Option<std::fs::FileType> {
-    let mut at = root.to_path_buf();
-    let mut kind = None;
-    for c in rel.components() {
-        at.push(c);
-        let t = std::fs::symlink_metadata(&at).ok()?.file_type();
-        if t.is_symlink() {
-            return None;
-        }
-        kind = Some(t);
-    }
-    kind
-}
-
 /// The kustomization file of a folder, if it has one.
-pub fn kustomization_file(root: &Path, dir_rel: &Path) -> Option<PathBuf> {
+pub fn kustomization_file(repo: &RepoFiles, dir: &Path) -> Option<PathBuf> {
     KUSTOMIZATION_FILES
         .iter()
-        .map(|name| dir_rel.join(name))
-        .find(|p| real_kind(root, p).is_some_and(|t| t.is_file()))
+        .map(|name| dir.join(name))
+        .find(|p| repo.is_file(p))
 }
 
-/// Everything `path` (relative to `root`) applies.
-pub fn applied_files(root: &Path, path: &str) -> Applied {
+/// Everything `path` (relative to the repository root) applies. The tree is the
+/// repository's YAML files as the safe walk read them: symlinked folders and files outside
+/// the repository are not in it, so nothing here follows them.
+pub fn applied_files(repo: &RepoFiles, path: &str) -> Applied {
     let mut applied = Applied::default();
-    let Some(rel) = join_inside(root, root, path) else {
+    let Some(rel) = join_inside(Path::new(""), path) else {
         applied.notes.push(format!(
             "{path:?} is outside the repository; nothing applied"
         ));
         return applied;
     };
-    match real_kind(root, &rel) {
-        Some(t) if t.is_dir() => folder(root, &rel, None, &mut applied, 0),
-        _ => applied.notes.push(format!(
-            "{} is not a folder of the repository (or passes through a symlink); nothing applied",
+    if repo.is_dir(&rel) {
+        folder(repo, &rel, None, &mut applied, 0);
+    } else {
+        applied.notes.push(format!(
+            "{} is not a folder of the repository with YAML files in it; nothing applied",
             rel.display()
-        )),
+        ));
     }
     applied
 }
@@ -121,7 +109,13 @@ fn push_file(applied: &mut Applied, path: PathBuf, namespace: Option<&str>) {
     }
 }
 
-fn folder(root: &Path, dir: &Path, namespace: Option<&str>, applied: &mut Applied, depth: usize) {
+fn folder(
+    repo: &RepoFiles,
+    dir: &Path,
+    namespace: Option<&str>,
+    applied: &mut Applied,
+    depth: usize,
+) {
     if depth > MAX_BASE_DEPTH {
         applied.notes.push(format!(
             "{}: bases nest deeper than {MAX_BASE_DEPTH} levels (a cycle?); not followed",
@@ -129,32 +123,29 @@ fn folder(root: &Path, dir: &Path, namespace: Option<&str>, applied: &mut Applie
         ));
         return;
     }
-    match kustomization_file(root, dir) {
-        Some(file) => with_kustomization(root, dir, &file, namespace, applied, depth),
-        None => generated(root, dir, namespace, applied, depth),
+    match kustomization_file(repo, dir) {
+        Some(file) => with_kustomization(repo, dir, &file, namespace, applied, depth),
+        None => generated(repo, dir, namespace, applied, depth),
     }
 }
 
 /// A folder without a kustomization: what Flux's generator lists (every `.yaml`/`.yml`
 /// below it, a subfolder with a kustomization as one base).
 fn generated(
-    root: &Path,
+    repo: &RepoFiles,
     dir: &Path,
     namespace: Option<&str>,
     applied: &mut Applied,
     depth: usize,
 ) {
-    let mut skipped = Vec::new();
     let mut bases: Vec<PathBuf> = Vec::new();
-    let files = yaml_files(&root.join(dir), &mut skipped);
-    for file in files {
-        let rel = dir.join(&file);
+    for rel in repo.under(dir) {
         // A file under a subfolder that has its own kustomization belongs to that base.
         let base = rel
             .ancestors()
             .skip(1)
             .take_while(|a| *a != dir && a.starts_with(dir))
-            .filter(|a| kustomization_file(root, a).is_some())
+            .filter(|a| kustomization_file(repo, a).is_some())
             .last()
             .map(Path::to_path_buf);
         match base {
@@ -171,13 +162,13 @@ fn generated(
                     .as_deref()
                     .is_some_and(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
                 {
-                    push_file(applied, rel, namespace);
+                    push_file(applied, rel.clone(), namespace);
                 }
             }
         }
     }
     for base in bases {
-        folder(root, &base, namespace, applied, depth + 1);
+        folder(repo, &base, namespace, applied, depth + 1);
     }
 }
 
@@ -193,25 +184,24 @@ fn string_list(node: &Node, key: &str) -> Vec<String> {
 }
 
 fn with_kustomization(
-    root: &Path,
+    repo: &RepoFiles,
     dir: &Path,
     file: &Path,
     outer_namespace: Option<&str>,
     applied: &mut Applied,
     depth: usize,
 ) {
-    let text = match read_regular(&root.join(file)) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => {
-            applied
-                .notes
-                .push(format!("{}: {e}; not followed", file.display()));
-            return;
-        }
+    let Some(text) = repo.text(file) else {
+        applied
+            .notes
+            .push(format!("{}: not UTF-8 text; not followed", file.display()));
+        return;
     };
-    let doc = match parse_documents(&text) {
-        Ok(docs) if !docs.is_empty() => docs.into_iter().next().unwrap_or(Node::Map(Vec::new(), 1)),
-        Ok(_) => return,
+    let doc = match parse_documents(text) {
+        Ok(docs) => match docs.into_iter().next() {
+            Some(doc) => doc,
+            None => return,
+        },
         Err((line, message)) => {
             applied.notes.push(format!(
                 "{}:{line}: YAML does not parse: {message}; not followed",
@@ -234,20 +224,22 @@ fn with_kustomization(
             ));
             continue;
         }
-        let Some(rel) = join_inside(root, &root.join(dir), &entry) else {
+        let Some(rel) = join_inside(dir, &entry) else {
             applied.notes.push(format!(
                 "{}: {entry:?} leaves the repository; not followed",
                 file.display()
             ));
             continue;
         };
-        match real_kind(root, &rel) {
-            Some(t) if t.is_dir() => folder(root, &rel, namespace, applied, depth + 1),
-            Some(t) if t.is_file() => push_file(applied, rel, namespace),
-            _ => applied.notes.push(format!(
-                "{}: {entry:?} is not a file or folder of the repository (or passes through a symlink); not followed",
+        if repo.is_file(&rel) {
+            push_file(applied, rel, namespace);
+        } else if repo.is_dir(&rel) {
+            folder(repo, &rel, namespace, applied, depth + 1);
+        } else {
+            applied.notes.push(format!(
+                "{}: {entry:?} is not a YAML file or folder of the repository (or is reached through a symlink); not followed",
                 file.display()
-            )),
+            ));
         }
     }
 }
@@ -357,7 +349,7 @@ mod tests {
             ("apps/base/Kustomization", "resources: [svc.yaml]\n"),
             ("apps/base/svc.yaml", "kind: Service\n"),
         ]);
-        let applied = applied_files(dir.path(), "./apps");
+        let applied = applied_files(&RepoFiles::read(dir.path()), "./apps");
         assert_eq!(
             paths(&applied),
             [
@@ -385,7 +377,7 @@ mod tests {
             ("clusters/prod/app/c.yaml", "kind: C\n"),
             ("clusters/prod/app/d.yaml", "kind: D (not listed)\n"),
         ]);
-        let applied = applied_files(dir.path(), "clusters/prod");
+        let applied = applied_files(&RepoFiles::read(dir.path()), "clusters/prod");
         let got: Vec<String> = paths(&applied).into_iter().map(|(p, _)| p).collect();
         assert_eq!(
             got,
@@ -401,10 +393,10 @@ mod tests {
     fn paths_that_leave_the_repository_or_pass_symlinks_are_not_followed() {
         let dir = tree(&[("apps/kustomization.yaml", "resources: [../../etc, link]\n")]);
         std::os::unix::fs::symlink("/etc", dir.path().join("apps/link")).unwrap();
-        let applied = applied_files(dir.path(), "apps");
+        let applied = applied_files(&RepoFiles::read(dir.path()), "apps");
         assert!(applied.files.is_empty());
         assert_eq!(applied.notes.len(), 2, "{:?}", applied.notes);
-        assert!(applied_files(dir.path(), "../x").notes[0].contains("outside"));
+        assert!(applied_files(&RepoFiles::read(dir.path()), "../x").notes[0].contains("outside"));
     }
 
     #[test]
@@ -413,7 +405,7 @@ mod tests {
             ("a/kustomization.yaml", "resources: [../b]\n"),
             ("b/kustomization.yaml", "resources: [../a]\n"),
         ]);
-        let applied = applied_files(dir.path(), "a");
+        let applied = applied_files(&RepoFiles::read(dir.path()), "a");
         assert!(
             applied.notes.iter().any(|n| n.contains("deeper")),
             "{:?}",

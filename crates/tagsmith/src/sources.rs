@@ -1,8 +1,10 @@
 //! Which files the Flux objects are read from, and why.
 //!
-//! Files are walked safely: regular files only (a FIFO named `x.yaml` would block a read
-//! forever, `/dev/zero` behind a symlink would never end), no symlink followed, sizes
-//! capped, `.git` skipped.
+//! The repository's YAML files are read once, through the setter's safe walk
+//! (`tagsmith_marker_setter::walk_yaml_files`): regular files only (a FIFO named `x.yaml`
+//! would block a read forever, `/dev/zero` behind a symlink would never end), no symlink
+//! followed out of the repository, sizes capped, `.git` skipped. `check`, the loader and
+//! the kustomize rules all work on that one view.
 
 use crate::crd::{FluxObjects, KustomizationObject};
 use crate::error::ObjectError;
@@ -10,9 +12,82 @@ use crate::yaml::{parse_documents, Node};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use tagsmith_marker_setter::{walk_yaml_files, TreeOptions};
 
-/// The largest file read for objects (a `gotk-components.yaml` is about 1 MB).
-pub const MAX_OBJECT_FILE_BYTES: u64 = 32 * 1024 * 1024;
+/// Every YAML file of a tree (`*.yaml`, `*.yml`, `Kustomization`), read once.
+#[derive(Debug, Clone, Default)]
+pub struct RepoFiles {
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    /// What the walk skipped and why (special files, links out of the tree, sizes).
+    pub warnings: Vec<String>,
+}
+
+impl RepoFiles {
+    /// Reads the YAML files of `root`, confined to it.
+    pub fn read(root: &Path) -> Self {
+        let mut repo = RepoFiles::default();
+        let opts = TreeOptions {
+            confine_to: Some(root.to_path_buf()),
+            ..TreeOptions::default()
+        };
+        match walk_yaml_files(root, &opts) {
+            Ok(files) => {
+                for item in files {
+                    match item {
+                        Ok(file) => {
+                            repo.files
+                                .insert(PathBuf::from(&file.relative_path), file.content);
+                        }
+                        Err(warning) => repo.warnings.push(warning.to_string()),
+                    }
+                }
+            }
+            Err(e) => repo.warnings.push(e.to_string()),
+        }
+        repo.warnings.sort();
+        repo
+    }
+
+    /// A repository of these files (for tests and programs that hold the files in memory).
+    pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        RepoFiles {
+            files: files
+                .into_iter()
+                .map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec()))
+                .collect(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The files, relative, in order, with their bytes.
+    pub fn iter(&self) -> impl Iterator<Item = (&PathBuf, &Vec<u8>)> {
+        self.files.iter()
+    }
+
+    /// The text of a file (UTF-8, BOM removed), if it is one of the tree's.
+    pub fn text(&self, rel: &Path) -> Option<&str> {
+        let bytes = self.files.get(rel)?;
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// Whether `rel` is a YAML file of the tree.
+    pub fn is_file(&self, rel: &Path) -> bool {
+        self.files.contains_key(rel)
+    }
+
+    /// Whether `rel` is a folder holding YAML files (an empty `rel` is the root).
+    pub fn is_dir(&self, rel: &Path) -> bool {
+        self.under(rel).next().is_some()
+    }
+
+    /// The YAML files below `dir`, in order.
+    pub fn under<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a PathBuf> + 'a {
+        self.files
+            .keys()
+            .filter(move |p| p.starts_with(dir) && p.as_path() != dir)
+    }
+}
 
 /// One file the objects were read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,96 +134,23 @@ fn worth_parsing(bytes: &[u8]) -> bool {
         || find(bytes, b"Secret").is_some()
 }
 
-/// The YAML files of `root`, relative, sorted: regular files named `*.yaml`, `*.yml` or
-/// `Kustomization`, never through a symlink, `.git` skipped. Anything skipped that looks
-/// like YAML is reported in `skipped`.
-pub fn yaml_files(root: &Path, skipped: &mut Vec<String>) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .build()
-    {
-        let Ok(entry) = entry else { continue };
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy();
-        let yaml = name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization";
-        if !yaml || path == root {
-            continue;
-        }
-        let Some(kind) = entry.file_type() else {
-            continue;
-        };
-        let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-        if kind.is_symlink() {
-            let what = match std::fs::metadata(path) {
-                Err(_) => "a dangling symlink",
-                Ok(_) => "a symlink",
-            };
-            skipped.push(format!("{}: {what}; not followed", rel.display()));
-        } else if kind.is_file() {
-            files.push(rel);
-        } else if !kind.is_dir() {
-            skipped.push(format!(
-                "{}: not a regular file (a FIFO, socket or device); not read",
-                rel.display()
-            ));
-        }
-    }
-    files.sort();
-    files
-}
-
-/// Reads one file of the tree: regular, within the size cap, opened without following a
-/// symlink and without blocking.
-pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > MAX_OBJECT_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_OBJECT_FILE_BYTES} bytes"
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_OBJECT_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// One file's text and, parsed alone, its objects.
 struct RawFile {
     text: String,
     objects: FluxObjects,
 }
 
-/// Reads the YAML files of `root` that may hold objects, each once.
-fn read_files(root: &Path, skipped: &mut Vec<String>) -> BTreeMap<PathBuf, RawFile> {
+/// Parses the files that may hold objects, each alone.
+fn parse_files(repo: &RepoFiles) -> BTreeMap<PathBuf, RawFile> {
     let mut files = BTreeMap::new();
-    for rel in yaml_files(root, skipped) {
-        let bytes = match read_regular(&root.join(&rel)) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                skipped.push(format!("{}: {e}; not read", rel.display()));
-                continue;
-            }
-        };
-        if !worth_parsing(&bytes) {
+    for (rel, bytes) in repo.iter() {
+        if !worth_parsing(bytes) {
             continue;
         }
         let mut objects = FluxObjects::default();
-        objects.add_bytes(&rel, &bytes);
-        let text = String::from_utf8(bytes).unwrap_or_default();
-        files.insert(rel, RawFile { text, objects });
+        objects.add_bytes(rel, bytes);
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        files.insert(rel.clone(), RawFile { text, objects });
     }
     files
 }
@@ -170,14 +172,21 @@ fn has_objects(objects: &FluxObjects) -> bool {
 /// Flux Kustomizations are present, what each cluster's Kustomizations apply (with their
 /// substitutions and namespaces); otherwise every YAML file, and the report says so.
 pub fn load_tree(root: &Path) -> LoadedObjects {
-    let mut skipped = Vec::new();
-    let files = read_files(root, &mut skipped);
+    load_repo(&RepoFiles::read(root))
+}
+
+/// [`load_tree`] over files already read.
+pub fn load_repo(repo: &RepoFiles) -> LoadedObjects {
+    let files = parse_files(repo);
     let mut loaded = if files.values().any(|f| !f.objects.kustomizations.is_empty()) {
-        load_clusters(root, &files)
+        load_clusters(repo, &files)
     } else {
         every_file(&files)
     };
-    loaded.objects.warnings.extend(skipped);
+    loaded
+        .objects
+        .warnings
+        .extend(repo.warnings.iter().cloned());
     loaded
 }
 
@@ -298,7 +307,7 @@ fn applied_documents(
 
 /// Reads the clusters: each root Kustomization (one that no other applies) and everything
 /// it applies, transitively.
-fn load_clusters(root: &Path, files: &BTreeMap<PathBuf, RawFile>) -> LoadedObjects {
+fn load_clusters(repo: &RepoFiles, files: &BTreeMap<PathBuf, RawFile>) -> LoadedObjects {
     let mut loaded = LoadedObjects::default();
     loaded.read.mode =
         "what the Flux Kustomizations apply (kustomize-controller's rules, postBuild substitution)"
@@ -325,7 +334,7 @@ fn load_clusters(root: &Path, files: &BTreeMap<PathBuf, RawFile>) -> LoadedObjec
         }
         None => false,
     };
-    let applied_by = |k: &KustomizationObject| crate::kustomize::applied_files(root, &k.path);
+    let applied_by = |k: &KustomizationObject| crate::kustomize::applied_files(repo, &k.path);
     let roots: Vec<&KustomizationObject> = all
         .iter()
         .copied()
@@ -586,27 +595,13 @@ mod tests {
             .success());
         std::os::unix::fs::symlink("/dev/zero", root.join("zero.yaml")).unwrap();
         std::os::unix::fs::symlink(root.join("missing"), root.join("dangling.yml")).unwrap();
-        let mut skipped = Vec::new();
-        let files = yaml_files(root, &mut skipped);
-        assert_eq!(
-            files,
-            [PathBuf::from("Kustomization"), PathBuf::from("ok.yaml")]
-        );
-        skipped.sort();
-        assert!(
-            skipped[0].starts_with("dangling.yml: a dangling symlink"),
-            "{skipped:?}"
-        );
-        assert!(
-            skipped[1].starts_with("fifo.yaml: not a regular file"),
-            "{skipped:?}"
-        );
-        assert!(
-            skipped[2].starts_with("zero.yaml: a symlink"),
-            "{skipped:?}"
-        );
-        // Even asked directly, a FIFO is not opened for reading (which would block).
-        assert!(read_regular(&fifo).is_err());
-        assert!(read_regular(&root.join("zero.yaml")).is_err());
+        let repo = RepoFiles::read(root);
+        let files: Vec<&PathBuf> = repo.iter().map(|(p, _)| p).collect();
+        assert_eq!(files, [Path::new("Kustomization"), Path::new("ok.yaml")]);
+        let warnings = repo.warnings.join("\n");
+        for name in ["fifo.yaml", "zero.yaml", "dangling.yml"] {
+            assert!(warnings.contains(name), "{name}: {warnings}");
+        }
+        assert!(warnings.contains("dangling"), "{warnings}");
     }
 }

@@ -30,42 +30,20 @@ pub fn policies_for(
         .map_err(|e| ObjectError::from_coded(e.code(), &e))
 }
 
-/// `update_path` relative to `root`, resolved inside it: every component must exist as a
-/// real folder of the checkout (a committed symlink `apps -> /etc` is refused, at any
-/// level), so the setter never reads or writes outside the repository.
-pub fn resolve_update_path(root: &Path, update_path: &str) -> Result<PathBuf, String> {
-    let mut path = root.to_path_buf();
-    for component in Path::new(update_path).components() {
-        match component {
-            std::path::Component::CurDir => continue,
-            std::path::Component::Normal(name) => path.push(name),
-            _ => {
-                return Err(format!(
-                    "{update_path:?} must be a relative path inside the repository"
-                ))
-            }
-        }
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!("{update_path:?} does not exist in the checkout")
-            } else {
-                format!("{update_path:?}: {e}")
-            }
-        })?;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path)
-                .map(|t| t.display().to_string())
-                .unwrap_or_default();
-            return Err(format!(
-                "{update_path:?} passes through the symlink {} -> {target}; tagsmith follows no symlink out of an update path",
-                path.strip_prefix(root).unwrap_or(&path).display()
-            ));
-        }
-        if !meta.is_dir() {
-            return Err(format!("{update_path:?} is not a folder"));
-        }
-    }
-    Ok(path)
+/// `update_path` resolved inside the checkout `root`, and the setter options that confine
+/// every read and write to the checkout: an absolute path, a `..` escape or a symlink
+/// leaving the repository at any level is refused (a symlink inside it is followed, as
+/// Flux's securejoin follows it).
+pub fn setter_root(root: &Path, update_path: &str) -> Result<(PathBuf, TreeOptions), ObjectError> {
+    let resolved = tagsmith_marker_setter::resolve_inside(root, update_path)
+        .map_err(|e| ObjectError::from_coded(e.code(), &e))?;
+    let confine = std::fs::canonicalize(root)
+        .map_err(|e| ObjectError::new("io", format!("{}: {e}", root.display())))?;
+    let options = TreeOptions {
+        confine_to: Some(confine),
+        ..TreeOptions::default()
+    };
+    Ok((resolved, options))
 }
 
 /// The automation's commit template: Flux's default, or its own, read with the data model
@@ -272,13 +250,13 @@ fn update(
                 .error(e.code(), "spec.git.commit.messageTemplate", e.to_string())
         })
     };
-    let path_error = |why: String| {
+    let path_error = |e: ObjectError| {
         automation
             .origin
-            .error("update_path", "spec.update.path", why)
+            .error(&e.code, "spec.update.path", e.message)
     };
-    let setter_root =
-        resolve_update_path(&workspace.root, &automation.update_path).map_err(path_error)?;
+    let (tree_root, tree_options) =
+        setter_root(&workspace.root, &automation.update_path).map_err(path_error)?;
     let current = Repository::open(&workspace.root)
         .ok()
         .and_then(|r| r.current_branch().ok());
@@ -289,8 +267,7 @@ fn update(
     let setter_error =
         |e: tagsmith_marker_setter::SetterError| ObjectError::from_coded(e.code(), &e);
     if ctx.config.dry_run {
-        let plan =
-            plan_tree(&setter_root, &policies, &TreeOptions::default()).map_err(setter_error)?;
+        let plan = plan_tree(&tree_root, &policies, &tree_options).map_err(setter_error)?;
         if !plan.result().is_empty() {
             report.message = Some(render(plan.result())?);
             report.diff = Some(prefix_diff(&plan.unified_diff(), &automation.update_path));
@@ -315,14 +292,22 @@ fn update(
     };
     let mut last_result = SetterResult::default();
     let mut apply = |workdir: &Path| -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
-        let root = resolve_update_path(workdir, &automation.update_path)?;
-        let plan = plan_tree(&root, &policies, &TreeOptions::default())?;
+        let (root, options) =
+            setter_root(workdir, &automation.update_path).map_err(|e| e.message)?;
+        let plan = plan_tree(&root, &policies, &options)?;
         last_result = plan.result().clone();
         if plan.result().is_empty() {
             return Ok(ApplyOutcome::default());
         }
         let message = render(plan.result()).map_err(|e| e.message)?;
-        let base = Path::new(&automation.update_path);
+        // The files as git names them: from the checkout's root to the resolved update
+        // path (which may have passed through a symlink inside the repository).
+        let base = options
+            .confine_to
+            .as_deref()
+            .and_then(|checkout| root.strip_prefix(checkout).ok())
+            .unwrap_or_else(|| Path::new(&automation.update_path))
+            .to_path_buf();
         let changed_files: Vec<PathBuf> = plan
             .changed_paths()
             .into_iter()
@@ -438,7 +423,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn update_paths_never_pass_through_a_symlink() {
+    fn update_paths_never_leave_the_checkout() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repo");
         let outside = dir.path().join("outside");
@@ -446,24 +431,22 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("apps/link")).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("top")).unwrap();
-        assert_eq!(
-            resolve_update_path(&root, "./apps/real").unwrap(),
-            root.join("apps/real")
-        );
-        for hostile in ["apps/link", "./top", "top/x"] {
-            let err = resolve_update_path(&root, hostile).unwrap_err();
-            assert!(err.contains("symlink"), "{hostile}: {err}");
+        std::os::unix::fs::symlink(root.join("apps/real"), root.join("inside")).unwrap();
+        let real = std::fs::canonicalize(root.join("apps/real")).unwrap();
+        assert_eq!(setter_root(&root, "./apps/real").unwrap().0, real);
+        // A symlink that stays inside the repository is followed, as Flux follows it.
+        assert_eq!(setter_root(&root, "inside").unwrap().0, real);
+        for (hostile, code) in [
+            ("apps/link", "symlink_outside_root"),
+            ("./top", "symlink_outside_root"),
+            ("top/x", "symlink_outside_root"),
+            ("/etc", "absolute_path"),
+            ("apps/../..", "path_escapes_root"),
+            ("nope", "path_not_found"),
+        ] {
+            let err = setter_root(&root, hostile).unwrap_err();
+            assert_eq!(err.code, code, "{hostile}: {err:?}");
         }
-        assert!(resolve_update_path(&root, "/etc")
-            .unwrap_err()
-            .contains("relative"));
-        assert!(resolve_update_path(&root, "apps/../..")
-            .unwrap_err()
-            .contains("relative"));
-        assert!(resolve_update_path(&root, "nope")
-            .unwrap_err()
-            .contains("does not exist"));
-        assert_eq!(resolve_update_path(&root, ".").unwrap(), root);
     }
 
     #[test]
