@@ -2,7 +2,7 @@
 //! conversions from binding arguments to tagsmith values, and from tagsmith errors to a
 //! stable `code`, a message and the error's location fields. No logic of its own.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -17,176 +17,97 @@ use tagsmith::run::{RunContext, RunReport};
 use tagsmith::setter::{Policies, SetterError, SetterResult, TreeOptions};
 use tagsmith::RunError;
 
-/// A tagsmith error, flattened for a binding: its `code()`, its message and its fields.
+/// A tagsmith error, flattened for a binding: its family and `code()` (together they name
+/// the Python exception class), its message and its fields.
 pub struct ErrorInfo {
+    /// The family in `tagsmith::error::error_kinds` (`policy`, `scan`, ...; `usage` for
+    /// binding argument errors).
+    pub family: &'static str,
     /// The Rust `code()`.
     pub code: &'static str,
     /// The Rust `Display` text.
     pub message: String,
-    /// The variant's fields (location: file, line, policy, tag, image, registry...).
+    /// The variant's fields as the error serialises them (location: path, line, policy,
+    /// tag, image, registry...).
     pub fields: Map<String, Value>,
 }
 
-fn info(code: &'static str, message: String, fields: Value) -> ErrorInfo {
-    let fields = match fields {
-        Value::Object(map) => map,
+/// The fields of a serialisable error (`#[serde(tag = "code")]`), without its code.
+fn fields_of<E: serde::Serialize>(error: &E) -> Map<String, Value> {
+    match serde_json::to_value(error) {
+        Ok(Value::Object(mut map)) => {
+            map.remove("code");
+            map
+        }
         _ => Map::new(),
-    };
+    }
+}
+
+fn info<E: serde::Serialize + std::fmt::Display>(
+    family: &'static str,
+    code: &'static str,
+    e: &E,
+) -> ErrorInfo {
     ErrorInfo {
+        family,
         code,
-        message,
-        fields,
+        message: e.to_string(),
+        fields: fields_of(e),
     }
 }
 
 /// Binding argument errors that the Rust API has no type for (wrong combination of options).
 pub fn usage(message: impl Into<String>) -> ErrorInfo {
-    info("invalid_argument", message.into(), Value::Null)
+    ErrorInfo {
+        family: "usage",
+        code: "invalid_argument",
+        message: message.into(),
+        fields: Map::new(),
+    }
 }
 
 impl From<PolicyError> for ErrorInfo {
     fn from(e: PolicyError) -> Self {
-        let fields = match &e {
-            PolicyError::EmptyTags => json!({}),
-            PolicyError::NoMatch { policy, reason } => json!({"policy": policy, "reason": reason}),
-            PolicyError::InvalidRegex {
-                field,
-                pattern,
-                reason,
-            } => json!({"field": field, "pattern": pattern, "reason": reason}),
-            PolicyError::InvalidRange { range, reason } => {
-                json!({"range": range, "reason": reason})
-            }
-            PolicyError::InvalidOrder { order } => json!({"order": order}),
-            PolicyError::NonNumericTag { tag } => json!({"tag": tag}),
-        };
-        info(e.code(), e.to_string(), fields)
+        info("policy", e.code(), &e)
     }
 }
 
 impl From<SetterError> for ErrorInfo {
     fn from(e: SetterError) -> Self {
-        let fields = match &e {
-            SetterError::InvalidImageRef {
-                policy,
-                reference,
-                reason,
-            } => json!({"policy": policy, "reference": reference, "reason": reason}),
-            SetterError::InvalidPolicyKey { key } => json!({"key": key}),
-            SetterError::InvalidGlob { pattern, reason } => {
-                json!({"pattern": pattern, "reason": reason})
-            }
-            SetterError::InvalidRoot { path, reason } => {
-                json!({"path": path.display().to_string(), "reason": reason})
-            }
-            SetterError::Io { path, source } => {
-                json!({"path": path.display().to_string(), "reason": source.to_string()})
-            }
-            SetterError::Conflict { path } => json!({"path": path.display().to_string()}),
-        };
-        info(e.code(), e.to_string(), fields)
+        info("setter", e.code(), &e)
     }
 }
 
 impl From<ScanError> for ErrorInfo {
     fn from(e: ScanError) -> Self {
-        let fields = match &e {
-            ScanError::Policy(p) => return p.clone().into(),
-            ScanError::InvalidReference { image, reason } => {
-                json!({"image": image, "reason": reason})
-            }
-            ScanError::AuthFailed { registry, image } | ScanError::NotFound { registry, image } => {
-                json!({"registry": registry, "image": image})
-            }
-            ScanError::Timeout {
-                registry,
-                image,
-                attempts,
-                timeout_ms,
-            } => {
-                json!({"registry": registry, "image": image, "attempts": attempts, "timeout_ms": timeout_ms})
-            }
-            ScanError::RateLimited {
-                registry,
-                image,
-                attempts,
-                elapsed_ms,
-            } => {
-                json!({"registry": registry, "image": image, "attempts": attempts, "elapsed_ms": elapsed_ms})
-            }
-            ScanError::Http {
-                registry,
-                image,
-                status,
-                message,
-            } => json!({"registry": registry, "image": image, "status": status, "reason": message}),
-            ScanError::Config { path, message } => json!({"path": path, "reason": message}),
-            ScanError::NotInSnapshot { image } => json!({"image": image}),
-            ScanError::ScanTimeout {
-                registry,
-                image,
-                timeout_ms,
-            } => json!({"registry": registry, "image": image, "timeout_ms": timeout_ms}),
-            ScanError::BodyTooLarge {
-                registry,
-                image,
-                what,
-                limit_bytes,
-            } => {
-                json!({"registry": registry, "image": image, "what": what, "limit_bytes": limit_bytes})
-            }
-            ScanError::TooManyPages {
-                registry,
-                image,
-                limit,
-            }
-            | ScanError::TooManyTags {
-                registry,
-                image,
-                limit,
-            } => json!({"registry": registry, "image": image, "limit": limit}),
-        };
-        info(e.code(), e.to_string(), fields)
+        match e {
+            ScanError::Policy(p) => p.into(),
+            e => info("scan", e.code(), &e),
+        }
     }
 }
 
 impl From<tagsmith::git::GitError> for ErrorInfo {
     fn from(e: tagsmith::git::GitError) -> Self {
-        use tagsmith::git::GitError as G;
-        let fields = match &e {
-            G::Template { message } => json!({"reason": message}),
-            G::Git { context, message } => json!({"context": context, "reason": message}),
-            G::Apply { message } => json!({"reason": message}),
-            G::PushRejected { target, message } => json!({"target": target, "reason": message}),
-            G::ForeignCommit {
-                branch,
-                commit,
-                author,
-            } => json!({"branch": branch, "commit": commit, "author": author}),
-            G::Refspec { refspec, message } => json!({"refspec": refspec, "reason": message}),
-            G::PushRaceExhausted { branch, attempts } => {
-                json!({"branch": branch, "attempts": attempts})
-            }
-            G::WorkTree { reason } => json!({"reason": reason}),
-        };
-        info(e.code(), e.to_string(), fields)
+        info("git", e.code(), &e)
     }
 }
 
 impl From<RunError> for ErrorInfo {
     fn from(e: RunError) -> Self {
-        let code = e.code();
-        let message = e.to_string();
-        let fields = match e {
-            RunError::Scan(s) => return s.into(),
-            RunError::Git(g) => return g.into(),
-            RunError::Config { .. } | RunError::Credentials { .. } => json!({}),
-            RunError::Io { path, message } => {
-                json!({"path": path.display().to_string(), "reason": message})
-            }
-        };
-        info(code, message, fields)
+        match e {
+            RunError::Scan(s) => s.into(),
+            RunError::Git(g) => g.into(),
+            e => info(e.family(), e.code(), &e),
+        }
     }
+}
+
+/// Every error code by family (`tagsmith::error::error_kinds`), as JSON: the bindings
+/// build their exception classes and code lists from it, and their tests check the stubs
+/// against it.
+pub fn error_kinds_json() -> String {
+    serde_json::to_string(&tagsmith::error::error_kinds()).unwrap_or_default()
 }
 
 /// Exactly one of the three orderings, plus the optional filter, as `select_latest` spells it.
@@ -373,6 +294,7 @@ pub fn run_config(root: Option<String>, options: Value) -> Result<RunConfig, Err
     }
     let config: RunConfig = serde_json::from_value(Value::Object(options))
         .map_err(|e| usage(format!("run options: {e}")))?;
+    config.validate().map_err(usage)?;
     if config.root.is_none() && config.url.is_none() {
         return Err(usage("give a checkout root or a url"));
     }

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ImagePolicy = nativeBinding.ImagePolicy
+module.exports.errorKinds = nativeBinding.errorKinds
 module.exports.explain = nativeBinding.explain
 module.exports.rewriteString = nativeBinding.rewriteString
 module.exports.rewriteTree = nativeBinding.rewriteTree

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
 const tagsmith = require('../index.js')
-const { selectLatest, explain, ImagePolicy, rewriteString, rewriteTree, scan, run, timeSelectNative } = tagsmith
+const { selectLatest, explain, ImagePolicy, rewriteString, rewriteTree, scan, run, timeSelectNative, errorKinds, runConfigSchema } = tagsmith
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const cases = JSON.parse(fs.readFileSync(path.join(ROOT, 'testdata/policy/cases.json'), 'utf8')).cases
@@ -148,7 +148,8 @@ test('scan: Promise from a snapshot, coded rejections', async () => {
   const pending = scan('reg.example.com/app', { snapshot })
   assert.ok(pending instanceof Promise)
   const result = await pending
-  assert.deepEqual(result.tags, ['1.0.0', '1.4.2'])
+  // In Flux's stored order: descending by bytes, as image-reflector-controller keeps them.
+  assert.deepEqual(result.tags, ['1.4.2', '1.0.0'])
   assert.equal(result.excludedCount, 1)
   assert.deepEqual(result.latestTags, ['1.4.2', '1.0.0'])
   assert.equal((await scan('reg.example.com/app', { snapshot, exclusions: [] })).tagCount, 3)
@@ -186,12 +187,31 @@ test('run: dry run on examples/gitops writes nothing', async (t) => {
   assert.deepEqual(yamlBytes(repo), before)
 })
 
-test('run: invalid objects reject with a code', async () => {
+test('run: an invalid object fails alone; what stops the run rejects with family and code', async () => {
   const bad = tmp()
   fs.writeFileSync(path.join(bad, 'policy.yaml'),
     "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {name: p, namespace: ns}\n" +
     "spec:\n  imageRepositoryRef: {name: r}\n  policy: {semver: {range: '>>1'}}\n")
-  await assert.rejects(run(bad, { dryRun: true, noCache: true }), (err) => typeof err.code === 'string' && err.code.length > 0 && err.code !== 'GenericFailure')
+  const report = await run(bad, { dryRun: true, noCache: true })
+  assert.equal(report.failures[0].error.code, 'invalid_range')
+  assert.match(report.failures[0].error.message, /^policy\.yaml:6: spec\.policy\.semver\.range:/)
+  await assert.rejects(run(path.join(bad, 'missing'), { dryRun: true, noCache: true }),
+    (err) => err.code === 'config' && err.family === 'run')
+})
+
+test('error codes: the typings list every code the Rust enums define', () => {
+  const kinds = JSON.parse(errorKinds())
+  const dts = fs.readFileSync(path.join(ROOT, 'bindings/node/index.d.ts'), 'utf8')
+  const union = dts.match(/export type ErrorCode =([^]*?)\n\/\*\*/)[1]
+  const listed = new Set([...union.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]))
+  for (const k of kinds) assert.ok(listed.has(k.code), `${k.family}:${k.code} is not in index.d.ts`)
+  assert.ok(listed.has('invalid_argument'))
+  const schema = JSON.parse(runConfigSchema())
+  const iface = dts.match(/export interface RunOptions \{([^]*?)\n\}/)[1]
+  const fields = new Set([...iface.matchAll(/^  (\w+)\?:/gm)].map((m) => m[1]))
+  const camel = (s) => s.replace(/_(\w)/g, (_, c) => c.toUpperCase())
+  const wanted = Object.keys(schema.properties).filter((k) => k !== 'root').map(camel)
+  assert.deepEqual([...fields].sort(), wanted.sort())
 })
 
 test('run: on a clone of a URL, one commit pushed back to it', async (t) => {

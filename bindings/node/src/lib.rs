@@ -34,13 +34,14 @@ fn camel(key: &str) -> String {
     out
 }
 
-/// A JS `Error` whose `code` is the Rust `code()`, with the error's location fields
-/// (`path`, `line`, `policy`, `tag`, `image`, `registry`...) as properties.
+/// A JS `Error` whose `code` is the Rust `code()` and `family` its crate, with the error's
+/// fields (`path`, `line`, `policy`, `tag`, `image`, `registry`...) as properties.
 fn js_err(env: &Env, e: impl Into<ErrorInfo>) -> Error {
     let e = e.into();
     let build = || -> Result<Error> {
         let mut obj = env.create_error(Error::new(Status::GenericFailure, e.message.clone()))?;
         obj.set_named_property("code", e.code)?;
+        obj.set_named_property("family", e.family)?;
         for (k, v) in &e.fields {
             obj.set_named_property(&camel(k), v.clone())?;
         }
@@ -391,8 +392,16 @@ pub fn run<'env>(
         Some(other) => other,
         None => Value::Null,
     };
-    let config = core::run_config(root, options).map_err(|e| js_err(env, e))?;
-    settle(env, core::run(config))
+    // Bad options reject the Promise like any other error, rather than throw.
+    let config = core::run_config(root, options);
+    settle(env, async move { core::run(config?).await })
+}
+
+/// Every error code by family (JSON): what `err.code` can be, and what `index.d.ts`'s
+/// `ErrorCode` is checked against.
+#[napi]
+pub fn error_kinds() -> String {
+    core::error_kinds_json()
 }
 
 /// The JSON schema of `run`'s options (`RunConfig`), which `index.d.ts` is checked against.

@@ -20,231 +20,147 @@ use std::path::Path;
 use std::time::Instant;
 use tagsmith::policy;
 
-create_exception!(tagsmith, TagsmithError, PyException, "Base of every tagsmith error: `.code` is the Rust `code()`; location fields (path, line, policy, tag, image, registry...) are attributes.");
-create_exception!(
-    _native,
-    PolicyError,
-    TagsmithError,
-    "Tag selection failed (image-policy-core)."
-);
-create_exception!(
-    _native,
-    EmptyTagsError,
-    PolicyError,
-    "code `empty_tags`: the tag list is empty."
-);
-create_exception!(
-    _native,
-    NoMatchError,
-    PolicyError,
-    "code `no_match`: no tag passed the filter and the policy."
-);
-create_exception!(
-    _native,
-    InvalidRegexError,
-    PolicyError,
-    "code `invalid_regex`: a pattern does not compile."
-);
-create_exception!(
-    _native,
-    InvalidRangeError,
-    PolicyError,
-    "code `invalid_range`: a semver range Masterminds rejects."
-);
-create_exception!(
-    _native,
-    InvalidOrderError,
-    PolicyError,
-    "code `invalid_order`: an order other than asc/desc."
-);
-create_exception!(
-    _native,
-    NonNumericTagError,
-    PolicyError,
-    "code `non_numeric_tag`: the numerical policy met a non-number."
-);
-create_exception!(
-    _native,
-    SetterError,
-    TagsmithError,
-    "The setter failed (marker-setter); code `setter` inside a run."
-);
-create_exception!(
-    _native,
-    InvalidImageRefError,
-    SetterError,
-    "code `invalid_image_ref`: a policy value is not an image reference."
-);
-create_exception!(
-    _native,
-    InvalidPolicyKeyError,
-    SetterError,
-    "code `invalid_policy_key`: a policy key is not NAMESPACE:NAME."
-);
-create_exception!(
-    _native,
-    InvalidRootError,
-    SetterError,
-    "code `invalid_root`: the tree root is missing or not a folder."
-);
-create_exception!(
-    _native,
-    ConflictError,
-    SetterError,
-    "code `conflict`: a file changed on disk between planning and writing."
-);
-create_exception!(
-    _native,
-    ScanError,
-    TagsmithError,
-    "A registry scan failed (registry-scan)."
-);
-create_exception!(
-    _native,
-    InvalidReferenceError,
-    ScanError,
-    "code `invalid_reference`: the image reference does not parse."
-);
-create_exception!(
-    _native,
-    AuthFailedError,
-    ScanError,
-    "code `auth_failed`: the registry refused the credentials."
-);
-create_exception!(
-    _native,
-    NotFoundError,
-    ScanError,
-    "code `not_found`: the repository does not exist."
-);
-create_exception!(
-    _native,
-    RateLimitedError,
-    ScanError,
-    "code `rate_limited`: 429 until the retry budget ran out."
-);
-create_exception!(
-    _native,
-    HttpError,
-    ScanError,
-    "code `http`: another HTTP failure."
-);
-create_exception!(
-    _native,
-    ConfigError,
-    ScanError,
-    "code `config`: a Docker config, CA bundle or snapshot is unusable."
-);
-create_exception!(
-    _native,
-    NotInSnapshotError,
-    ScanError,
-    "code `not_in_snapshot`: the snapshot has no such image."
-);
-create_exception!(
-    _native,
-    GitError,
-    TagsmithError,
-    "Commit or push failed (git-commit); code `git` for libgit2 failures."
-);
-create_exception!(
-    _native,
-    TemplateError,
-    GitError,
-    "code `template`: the commit message template does not render."
-);
-create_exception!(
-    _native,
-    ApplyError,
-    GitError,
-    "code `apply`: applying the change failed."
-);
-create_exception!(
-    _native,
-    PushRejectedError,
-    GitError,
-    "code `push_rejected`: the remote rejected the push."
-);
-create_exception!(
-    _native,
-    PushRaceExhaustedError,
-    GitError,
-    "code `push_race_exhausted`: others kept pushing first."
-);
-create_exception!(
-    _native,
-    WorkTreeError,
-    GitError,
-    "code `work_tree`: the checkout holds uncommitted changes or unpushed commits."
-);
-create_exception!(
-    _native,
-    RunError,
-    TagsmithError,
-    "The run pipeline failed before it could report."
-);
-create_exception!(
-    _native,
-    InvalidObjectError,
-    RunError,
-    "code `invalid_object`: a Flux object is invalid (path, line, field)."
-);
-create_exception!(
-    _native,
-    CredentialsError,
-    RunError,
-    "code `credentials`: the git credentials given do not make a usable set."
-);
-create_exception!(
-    _native,
-    IoError,
-    TagsmithError,
-    "code `io`: a file could not be read or written (path)."
-);
+create_exception!(tagsmith, TagsmithError, PyException, "Base of every tagsmith error: `.code` is the Rust `code()`, `.family` its crate; the error's fields (path, line, policy, tag, image, registry...) are attributes.");
 
-fn exception_type<'py>(py: Python<'py>, code: &str) -> Bound<'py, pyo3::types::PyType> {
-    match code {
-        "empty_tags" => py.get_type::<EmptyTagsError>(),
-        "no_match" => py.get_type::<NoMatchError>(),
-        "invalid_regex" => py.get_type::<InvalidRegexError>(),
-        "invalid_range" => py.get_type::<InvalidRangeError>(),
-        "invalid_order" => py.get_type::<InvalidOrderError>(),
-        "non_numeric_tag" => py.get_type::<NonNumericTagError>(),
-        "setter" => py.get_type::<SetterError>(),
-        "invalid_image_ref" => py.get_type::<InvalidImageRefError>(),
-        "invalid_policy_key" => py.get_type::<InvalidPolicyKeyError>(),
-        "invalid_root" => py.get_type::<InvalidRootError>(),
-        "conflict" => py.get_type::<ConflictError>(),
-        "invalid_reference" => py.get_type::<InvalidReferenceError>(),
-        "auth_failed" => py.get_type::<AuthFailedError>(),
-        "not_found" => py.get_type::<NotFoundError>(),
-        "rate_limited" => py.get_type::<RateLimitedError>(),
-        "http" => py.get_type::<HttpError>(),
-        "config" => py.get_type::<ConfigError>(),
-        "not_in_snapshot" => py.get_type::<NotInSnapshotError>(),
-        "git" => py.get_type::<GitError>(),
-        "template" => py.get_type::<TemplateError>(),
-        "apply" => py.get_type::<ApplyError>(),
-        "push_rejected" => py.get_type::<PushRejectedError>(),
-        "push_race_exhausted" => py.get_type::<PushRaceExhaustedError>(),
-        "work_tree" => py.get_type::<WorkTreeError>(),
-        "invalid_object" => py.get_type::<InvalidObjectError>(),
-        "credentials" => py.get_type::<CredentialsError>(),
-        "io" => py.get_type::<IoError>(),
-        _ => py.get_type::<TagsmithError>(),
-    }
+/// The exception classes, built once from `tagsmith::error::error_kinds` (no code is listed
+/// here by hand): `"family"` -> the family's class, `"family:code"` -> the code's class.
+static CLASSES: pyo3::sync::PyOnceLock<Py<PyDict>> = pyo3::sync::PyOnceLock::new();
+
+/// The families whose errors are raised (object errors are report entries, not exceptions).
+const RAISED_FAMILIES: [&str; 6] = ["policy", "setter", "scan", "git", "forge", "run"];
+
+fn camel(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
-/// Builds the Python exception for a tagsmith error: the class for its code, `.code`, and
-/// one attribute per location field.
+/// A new exception class `name(bases...)` in module `tagsmith`.
+fn new_class<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: &[Bound<'py, PyAny>],
+    doc: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let namespace = PyDict::new(py);
+    namespace.set_item("__module__", "tagsmith")?;
+    namespace.set_item("__doc__", doc)?;
+    let bases = pyo3::types::PyTuple::new(py, bases)?;
+    py.import("builtins")?
+        .getattr("type")?
+        .call1((name, bases, namespace))
+}
+
+/// Builds the classes: one per family (`ScanError`), one per code (`NoMatchError`); a code
+/// several families report (`not_found`, `config`, `io`...) gets one shared class
+/// (`NotFoundError`) and one per family deriving from both (`ScanNotFoundError(ScanError,
+/// NotFoundError)`), so `except ScanError` and `except NotFoundError` both catch a registry's
+/// 404. Returns `(classes by name, ERRORS_BY_CODE)`.
+fn build_classes<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let kinds: Vec<_> = tagsmith::error::error_kinds()
+        .into_iter()
+        .filter(|k| RAISED_FAMILIES.contains(&k.family))
+        .collect();
+    let registry = PyDict::new(py);
+    let by_name = PyDict::new(py);
+    let by_code = PyDict::new(py);
+    let base = py.get_type::<TagsmithError>().into_any();
+    by_name.set_item("TagsmithError", &base)?;
+    for family in RAISED_FAMILIES {
+        let name = format!("{}Error", camel(family));
+        let class = new_class(
+            py,
+            &name,
+            std::slice::from_ref(&base),
+            &format!("Errors of tagsmith's {family} crate."),
+        )?;
+        registry.set_item(family, &class)?;
+        by_name.set_item(name, class)?;
+    }
+    for kind in &kinds {
+        let family_class = registry
+            .get_item(kind.family)?
+            .ok_or_else(|| PyTypeError::new_err("family"))?;
+        let own = format!("{}Error", camel(kind.code));
+        let shared = kinds.iter().filter(|k| k.code == kind.code).count() > 1;
+        let class = if own == format!("{}Error", camel(kind.family)) {
+            // `git` in the git family: the family's class itself.
+            family_class
+        } else if shared {
+            let common = match by_name.get_item(&own)? {
+                Some(c) => c,
+                None => {
+                    let c = new_class(
+                        py,
+                        &own,
+                        std::slice::from_ref(&base),
+                        &format!(
+                            "code `{}`, whichever part of tagsmith reports it.",
+                            kind.code
+                        ),
+                    )?;
+                    by_name.set_item(&own, &c)?;
+                    by_code.set_item(kind.code, &c)?;
+                    c
+                }
+            };
+            let name = format!("{}{}Error", camel(kind.family), camel(kind.code));
+            let class = new_class(
+                py,
+                &name,
+                &[family_class, common],
+                &format!("code `{}` from the {} crate.", kind.code, kind.family),
+            )?;
+            by_name.set_item(name, &class)?;
+            class
+        } else {
+            let class = new_class(
+                py,
+                &own,
+                &[family_class],
+                &format!("code `{}` ({} crate).", kind.code, kind.family),
+            )?;
+            by_name.set_item(&own, &class)?;
+            class
+        };
+        if !shared {
+            by_code.set_item(kind.code, &class)?;
+        }
+        registry.set_item(format!("{}:{}", kind.family, kind.code), class)?;
+    }
+    CLASSES.get_or_init(py, || registry.clone().unbind());
+    Ok((by_name, by_code))
+}
+
+fn exception_type<'py>(py: Python<'py>, family: &str, code: &str) -> Bound<'py, PyAny> {
+    let registry = CLASSES.get(py).map(|d| d.bind(py).clone());
+    registry
+        .and_then(|d| {
+            d.get_item(format!("{family}:{code}"))
+                .ok()
+                .flatten()
+                .or_else(|| d.get_item(family).ok().flatten())
+        })
+        .unwrap_or_else(|| py.get_type::<TagsmithError>().into_any())
+}
+
+/// Builds the Python exception for a tagsmith error: the class for its family and code,
+/// `.code`, `.family`, and one attribute per field.
 fn to_py_err(py: Python<'_>, e: ErrorInfo) -> PyErr {
     if e.code == "invalid_argument" {
         return PyValueError::new_err(e.message);
     }
-    let ty = exception_type(py, e.code);
+    let ty = exception_type(py, e.family, e.code);
     match ty.call1((e.message.clone(),)) {
         Ok(value) => {
             let _ = value.setattr("code", e.code);
+            let _ = value.setattr("family", e.family);
             for (k, v) in &e.fields {
                 if let Ok(v) = json_to_py(py, v) {
                     let _ = value.setattr(k.as_str(), v);
@@ -801,6 +717,12 @@ fn run_async<'py>(
     awaitable(py, core::run(config))
 }
 
+/// Every error code by family (JSON), which the exception classes and the stubs come from.
+#[pyfunction]
+fn error_kinds() -> String {
+    core::error_kinds_json()
+}
+
 /// The JSON schema of `run`'s keyword arguments (`RunConfig`), which the stubs are checked
 /// against.
 #[pyfunction]
@@ -826,41 +748,13 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(run_async, m)?)?;
     m.add_function(wrap_pyfunction!(run_config_schema, m)?)?;
-    macro_rules! exceptions {
-        ($($name:ident),*) => { $( m.add(stringify!($name), py.get_type::<$name>())?; )* };
+    m.add("TagsmithError", py.get_type::<TagsmithError>())?;
+    let (classes, by_code) = build_classes(py)?;
+    m.add("EXCEPTIONS", &classes)?;
+    m.add("ERRORS_BY_CODE", by_code)?;
+    for (name, class) in classes.iter() {
+        m.add(name.extract::<String>()?, class)?;
     }
-    exceptions!(
-        TagsmithError,
-        PolicyError,
-        EmptyTagsError,
-        NoMatchError,
-        InvalidRegexError,
-        InvalidRangeError,
-        InvalidOrderError,
-        NonNumericTagError,
-        SetterError,
-        InvalidImageRefError,
-        InvalidPolicyKeyError,
-        InvalidRootError,
-        ConflictError,
-        ScanError,
-        InvalidReferenceError,
-        AuthFailedError,
-        NotFoundError,
-        RateLimitedError,
-        HttpError,
-        ConfigError,
-        NotInSnapshotError,
-        GitError,
-        TemplateError,
-        ApplyError,
-        PushRejectedError,
-        PushRaceExhaustedError,
-        WorkTreeError,
-        RunError,
-        InvalidObjectError,
-        CredentialsError,
-        IoError
-    );
+    m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     Ok(())
 }

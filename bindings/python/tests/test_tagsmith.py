@@ -165,7 +165,8 @@ def snapshot(tmp_path):
 
 def test_scan_blocking(snapshot):
     result = tagsmith.scan("reg.example.com/app", snapshot=snapshot)
-    assert result["tags"] == ["1.0.0", "1.4.2"]
+    # In Flux's stored order: descending by bytes, as image-reflector-controller keeps them.
+    assert result["tags"] == ["1.4.2", "1.0.0"]
     assert result["excluded_count"] == 1
     assert result["latest_tags"] == ["1.4.2", "1.0.0"]
     kept = tagsmith.scan("reg.example.com/app", snapshot=snapshot, exclusions=[])
@@ -195,7 +196,7 @@ def test_scan_async(snapshot):
         return ok, missing
 
     ok, missing = asyncio.run(main())
-    assert ok["tags"] == ["1.0.0", "1.4.2"]
+    assert ok["tags"] == ["1.4.2", "1.0.0"]
     assert isinstance(missing, tagsmith.NotInSnapshotError) and missing.code == "not_in_snapshot"
 
 
@@ -230,16 +231,60 @@ def test_run_async_and_errors(tmp_path):
     repo = _example_repo(tmp_path)
     report = asyncio.run(tagsmith.run_async(repo, dry_run=True, snapshot=ROOT / "examples/tags.snapshot.yaml", no_cache=True))
     assert report["automations"]
+    # A bad object fails alone: it is reported in its place, the run goes on.
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "policy.yaml").write_text(
         "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {name: p, namespace: ns}\n"
         "spec:\n  imageRepositoryRef: {name: r}\n  policy: {semver: {range: '>>1'}}\n"
     )
+    report = tagsmith.run(bad, dry_run=True, no_cache=True)
+    failure = report["failures"][0]
+    assert failure["error"]["code"] == "invalid_range"
+    assert failure["error"]["message"].startswith("policy.yaml:6: spec.policy.semver.range:")
+    # What stops a whole run raises, as the class of its family and code.
     with pytest.raises(tagsmith.TagsmithError) as info:
-        tagsmith.run(bad, dry_run=True, no_cache=True)
-    assert info.value.code in tagsmith.ERRORS_BY_CODE
-    assert type(info.value) is tagsmith.ERRORS_BY_CODE[info.value.code]
+        tagsmith.run(tmp_path / "missing", dry_run=True, no_cache=True)
+    assert info.value.code == "config" and info.value.family == "run"
+    assert isinstance(info.value, tagsmith.RunError) and isinstance(info.value, tagsmith.ConfigError)
+    assert isinstance(info.value, tagsmith.ERRORS_BY_CODE[info.value.code])
+
+
+def test_every_error_code_has_its_class_and_the_stubs_list_them():
+    """Each code of the Rust error enums has a Python class (none is listed by hand), and the
+    committed stubs say exactly what the module builds."""
+    import ast
+    import json
+
+    kinds = json.loads(tagsmith._native.error_kinds())
+    raised = [k for k in kinds if k["family"] in ("policy", "setter", "scan", "git", "forge", "run")]
+    assert {k["code"] for k in raised} <= set(tagsmith.ERRORS_BY_CODE) | {"git"}
+    for k in raised:
+        cls = tagsmith.ERRORS_BY_CODE.get(k["code"], tagsmith.GitError)
+        assert issubclass(cls, tagsmith.TagsmithError), k
+    stub = ast.parse((ROOT / "bindings/python/python/tagsmith/__init__.pyi").read_text())
+    stub_classes = {
+        node.name: [b.id for b in node.bases]
+        for node in stub.body
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Error")
+    }
+    built = {
+        name: [b.__name__ for b in cls.__bases__]
+        for name, cls in tagsmith._native.EXCEPTIONS.items()
+        if name != "TagsmithError"
+    }
+    assert {k: v for k, v in stub_classes.items() if k != "TagsmithError"} == built
+    assert stub_classes["TagsmithError"] == ["Exception"]
+
+
+def test_stubs_match_the_run_options_and_error_codes():
+    """`bindings/gen_stubs.py --check`: the .pyi and Node's header.d.ts are what RunConfig and
+    the error codes say."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "bindings/gen_stubs.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def _git(cwd, *args):

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The kinds of forge tagsmith opens pull requests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ForgeKind {
     /// Gitea (and Forgejo), API v1: pull requests.
     Gitea,

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where a forge call failed: which forge, which repository, doing what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ErrorContext {
     /// The forge.
     pub forge: ForgeKind,
@@ -29,7 +29,9 @@ impl fmt::Display for ErrorContext {
 }
 
 /// Why a forge call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames, serde::Serialize)]
+#[strum(serialize_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum ForgeError {
     /// The git remote names no forge repository.
     #[error("remote {remote}: {reason}")]
@@ -96,6 +98,7 @@ pub enum ForgeError {
         status: u16,
         /// When the forge accepts requests again, from `x-ratelimit-reset`,
         /// `RateLimit-Reset` or `Retry-After`.
+        #[serde(serialize_with = "reset_at_text")]
         reset_at: Option<SystemTime>,
     },
     /// No answer within the timeout.
@@ -148,20 +151,8 @@ pub enum ForgeError {
 impl ForgeError {
     /// A stable kind for programs, bindings and exit codes.
     pub fn code(&self) -> &'static str {
-        match self {
-            ForgeError::InvalidRemote { .. } => "invalid_remote",
-            ForgeError::Config { .. } => "config",
-            ForgeError::Unauthorized { .. } => "unauthorized",
-            ForgeError::Forbidden { .. } => "forbidden",
-            ForgeError::NotFound { .. } => "not_found",
-            ForgeError::Unprocessable { .. } => "unprocessable",
-            ForgeError::RateLimited { .. } => "rate_limited",
-            ForgeError::Timeout { .. } => "timeout",
-            ForgeError::Http { .. } => "http",
-            ForgeError::InvalidResponse { .. } => "invalid_response",
-            ForgeError::UnknownLabels { .. } => "unknown_labels",
-            ForgeError::UnknownReviewers { .. } => "unknown_reviewers",
-        }
+        // The variant's name in snake_case, derived once (strum).
+        self.into()
     }
 
     /// Where the call failed, for errors that come from a forge call.
@@ -210,6 +201,14 @@ fn quoted(names: &[String]) -> String {
         .map(|n| format!("{n:?}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `reset_at` as UTC RFC 3339 text (or null).
+fn reset_at_text<S: serde::Serializer>(at: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.collect_str(&format_utc(*at)),
+        None => s.serialize_none(),
+    }
 }
 
 fn reset_text(reset_at: Option<SystemTime>) -> String {

@@ -47,7 +47,9 @@ pub use template::{
 };
 
 /// Why a commit or push failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames, serde::Serialize)]
+#[strum(serialize_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum GitError {
     /// The message template does not parse or render (the message names the position).
     #[error("commit message template: {message}")]
@@ -118,15 +120,7 @@ pub enum GitError {
 impl GitError {
     /// A stable kind for programs, bindings and exit codes.
     pub fn code(&self) -> &'static str {
-        match self {
-            GitError::Template { .. } => "template",
-            GitError::Git { .. } => "git",
-            GitError::Apply { .. } => "apply",
-            GitError::PushRejected { .. } => "push_rejected",
-            GitError::ForeignCommit { .. } => "foreign_commit",
-            GitError::Refspec { .. } => "refspec",
-            GitError::PushRaceExhausted { .. } => "push_race_exhausted",
-            GitError::WorkTree { .. } => "work_tree",
-        }
+        // The variant's name in snake_case, derived once (strum).
+        self.into()
     }
 }

@@ -2,7 +2,17 @@
 
 /// Why a policy could not be built or could not choose a tag. Every message names the
 /// offending input; [`PolicyError::code`] gives a stable machine-readable kind.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    thiserror::Error,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+    serde::Serialize,
+)]
+#[strum(serialize_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum PolicyError {
     /// The tag list was empty (Flux: "version list argument cannot be empty").
     #[error("the tag list is empty: there is nothing to choose from")]
@@ -50,14 +60,9 @@ pub enum PolicyError {
 impl PolicyError {
     /// A stable kind for programs, bindings and exit codes.
     pub fn code(&self) -> &'static str {
-        match self {
-            PolicyError::EmptyTags => "empty_tags",
-            PolicyError::NoMatch { .. } => "no_match",
-            PolicyError::InvalidRegex { .. } => "invalid_regex",
-            PolicyError::InvalidRange { .. } => "invalid_range",
-            PolicyError::InvalidOrder { .. } => "invalid_order",
-            PolicyError::NonNumericTag { .. } => "non_numeric_tag",
-        }
+        // The variant's name in snake_case, derived once (strum): the bindings' exception
+        // classes and error codes are built from the same names.
+        self.into()
     }
 
     /// Whether the error comes from the spec itself (bad input) rather than from the tags.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// A failure that stops the setter: bad policy input, or a file it could not read or write.
 /// Problems inside one file (broken YAML, a misplaced marker) are [`Warning`]s instead.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames, serde::Serialize)]
+#[strum(serialize_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum SetterError {
     /// A policy's value is not an image reference.
     #[error("policy {policy}: {reference:?} is not a valid image reference: {reason}")]
@@ -45,6 +47,7 @@ pub enum SetterError {
         /// The file.
         path: PathBuf,
         /// The I/O error.
+        #[serde(serialize_with = "display")]
         source: std::io::Error,
     },
     /// A file changed on disk between planning and writing (its content, or it is no longer
@@ -120,6 +123,11 @@ pub enum SetterError {
     },
 }
 
+/// Serialises a field by its text (an I/O error has no data form).
+fn display<T: std::fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
 fn list_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
@@ -131,22 +139,8 @@ fn list_paths(paths: &[PathBuf]) -> String {
 impl SetterError {
     /// A stable kind for programs, bindings and exit codes.
     pub fn code(&self) -> &'static str {
-        match self {
-            SetterError::InvalidImageRef { .. } => "invalid_image_ref",
-            SetterError::InvalidPolicyKey { .. } => "invalid_policy_key",
-            SetterError::InvalidGlob { .. } => "invalid_glob",
-            SetterError::InvalidRoot { .. } => "invalid_root",
-            SetterError::Io { .. } => "io",
-            SetterError::Conflict { .. } => "conflict",
-            SetterError::AbsolutePath { .. } => "absolute_path",
-            SetterError::PathEscapesRoot { .. } => "path_escapes_root",
-            SetterError::SymlinkOutsideRoot { .. } => "symlink_outside_root",
-            SetterError::PathNotFound { .. } => "path_not_found",
-            SetterError::SymlinkRoot { .. } => "symlink_root",
-            SetterError::YamlLimit { .. } => "yaml_limit",
-            SetterError::InvalidYaml { .. } => "invalid_yaml",
-            SetterError::RollbackFailed { .. } => "rollback_failed",
-        }
+        // The variant's name in snake_case, derived once (strum).
+        self.into()
     }
 
     /// Whether the error comes from the caller's input rather than the file system.

@@ -22,7 +22,9 @@ pub(crate) fn clip_to(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Why a scan failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames, serde::Serialize)]
+#[strum(serialize_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum ScanError {
     /// The image reference does not parse.
     #[error("invalid image reference {:?}: {}", clip(.image), clip(.reason))]
@@ -144,26 +146,18 @@ pub enum ScanError {
     },
     /// An exclusion pattern does not compile.
     #[error(transparent)]
+    #[serde(skip)] // carries its own code: bindings map the inner error
     Policy(#[from] tagsmith_image_policy_core::PolicyError),
 }
 
 impl ScanError {
     /// A stable kind for programs, bindings and exit codes.
     pub fn code(&self) -> &'static str {
+        // The variant's name in snake_case, derived once (strum); a policy error keeps its
+        // own code.
         match self {
-            ScanError::InvalidReference { .. } => "invalid_reference",
-            ScanError::AuthFailed { .. } => "auth_failed",
-            ScanError::NotFound { .. } => "not_found",
-            ScanError::RateLimited { .. } => "rate_limited",
-            ScanError::Timeout { .. } => "timeout",
-            ScanError::ScanTimeout { .. } => "scan_timeout",
-            ScanError::BodyTooLarge { .. } => "body_too_large",
-            ScanError::TooManyPages { .. } => "too_many_pages",
-            ScanError::TooManyTags { .. } => "too_many_tags",
-            ScanError::Http { .. } => "http",
-            ScanError::Config { .. } => "config",
-            ScanError::NotInSnapshot { .. } => "not_in_snapshot",
             ScanError::Policy(e) => e.code(),
+            other => other.into(),
         }
     }
 }

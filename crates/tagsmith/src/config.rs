@@ -195,6 +195,18 @@ impl RunConfig {
         self.with_env(&|name| std::env::var(name).ok())
     }
 
+    /// Checks that the options hold together (a checkout or a URL, not both; a branch only
+    /// with a URL).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.root.is_some() && self.url.is_some() {
+            return Err("give a checkout (root) or a url, not both".into());
+        }
+        if self.branch.is_some() && self.url.is_none() {
+            return Err("branch goes with url (the branch to clone)".into());
+        }
+        Ok(())
+    }
+
     /// The JSON schema of the configuration: field names, types, defaults and the doc
     /// comments above. The bindings' stubs (`__init__.pyi`, `index.d.ts`) are generated from
     /// it and checked against it by their tests; path fields carry `"x-path": true`.

@@ -10,7 +10,7 @@
 //! [`ObjectFailure`] naming its file, line and field, and every other object is read, as the
 //! API server refuses one object and applies the rest.
 
-use crate::error::ObjectError;
+use crate::error::{ObjectCode, ObjectError};
 use crate::names::{validate_name, validate_namespace, ObjectKey};
 use crate::yaml::{parse_documents, Node};
 use serde::Serialize;
@@ -409,7 +409,7 @@ type Read<T> = Result<T, ObjectError>;
 
 impl Doc<'_> {
     fn invalid(&self, node: Option<&Node>, field: &str, message: impl AsRef<str>) -> ObjectError {
-        self.invalid_code("invalid_object", node, field, message)
+        self.invalid_code(ObjectCode::InvalidObject.as_str(), node, field, message)
     }
 
     fn invalid_code(
@@ -502,7 +502,7 @@ impl Doc<'_> {
         };
         if name.contains("${") {
             return Err(self.invalid_code(
-                "unresolved_variable",
+                ObjectCode::UnresolvedVariable.as_str(),
                 self.node.at(&field),
                 &field,
                 format!(
@@ -621,7 +621,7 @@ impl Doc<'_> {
         for field in ["metadata.name", "metadata.namespace"] {
             if let Some(value) = self.str(field).filter(|v| v.contains("${")) {
                 return Err(self.invalid_code(
-                    "unresolved_variable",
+                    ObjectCode::UnresolvedVariable.as_str(),
                     self.node.at(field),
                     field,
                     format!("{value:?} holds a variable no Kustomization's spec.postBuild substitutes here; the object is not used"),
@@ -737,7 +737,7 @@ impl FluxObjects {
                     kind: "file".into(),
                     object: None,
                     error: ObjectError::at(
-                        "invalid_yaml",
+                        ObjectCode::InvalidYaml.as_str(),
                         &file.display().to_string(),
                         line,
                         "-",
@@ -761,7 +761,7 @@ impl FluxObjects {
                     kind: "file".into(),
                     object: None,
                     error: ObjectError::at(
-                        "invalid_yaml",
+                        ObjectCode::InvalidYaml.as_str(),
                         &file.display().to_string(),
                         line,
                         "-",
@@ -814,7 +814,7 @@ impl FluxObjects {
         };
         if group == "image.toolkit.fluxcd.io" && !known {
             let error = doc.invalid_code(
-                "unknown_kind",
+                ObjectCode::UnknownKind.as_str(),
                 doc.node.get("kind"),
                 "kind",
                 format!(
@@ -830,7 +830,7 @@ impl FluxObjects {
         }
         if !FLUX_API_VERSIONS.contains(&version) {
             let error = doc.invalid_code(
-                "unsupported_api_version",
+                ObjectCode::UnsupportedApiVersion.as_str(),
                 doc.node.get("apiVersion"),
                 "apiVersion",
                 format!(
@@ -1145,8 +1145,11 @@ fn read_automation(doc: &Doc<'_>, api: &str) -> Read<(Automation, Vec<String>)> 
         let v1 = api.ends_with("/v1");
         if tagsmith_git_commit::uses_updated(&template) {
             if v1 {
+                let removed = tagsmith_git_commit::GitError::Template {
+                    message: String::new(),
+                };
                 return Err(doc.invalid_code(
-                    "template",
+                    removed.code(),
                     node,
                     template_field,
                     "uses .Updated, which image.toolkit.fluxcd.io/v1 (Flux 2.7) removed: use .Changed (e.g. {{ range .Changed.Changes }}{{ .NewValue }}{{ end }})",

@@ -94,9 +94,90 @@ impl fmt::Display for ObjectError {
 
 impl std::error::Error for ObjectError {}
 
+/// The codes of the object errors the pipeline reports itself (it passes on the crates'
+/// codes as they are: `invalid_range`, `auth_failed`, `push_rejected`...). Each is defined
+/// here once; [`error_kinds`] lists them with every crate's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+pub enum ObjectCode {
+    /// A field is missing or invalid.
+    InvalidObject,
+    /// A file does not parse as YAML (or is not UTF-8); its objects are not read.
+    InvalidYaml,
+    /// A kind that `image.toolkit.fluxcd.io` does not have (a typo).
+    UnknownKind,
+    /// An API version tagsmith does not read.
+    UnsupportedApiVersion,
+    /// A name still holding a `${var}` no Kustomization substitutes.
+    UnresolvedVariable,
+    /// Two different definitions of one kind/namespace/name.
+    DuplicateObject,
+    /// A reference to an object that is not among those read.
+    MissingReference,
+    /// `accessFrom` does not allow the reference.
+    AccessDenied,
+    /// An object this one depends on failed.
+    DependencyFailed,
+    /// Suspended, and without the earlier state Flux would keep.
+    Suspended,
+    /// A secret the object names is unusable.
+    Secret,
+    /// The registry failed; an older scan was used.
+    Stale,
+    /// A file of the checkout could not be read.
+    Io,
+    /// Opening, updating or closing the pull request failed.
+    PullRequest,
+}
+
+impl ObjectCode {
+    /// The code's text.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// One error code and the family it belongs to (the crate, or `object` for the pipeline's
+/// own): what the bindings' exception classes and error codes are derived from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorKind {
+    /// `policy`, `setter`, `scan`, `git`, `forge`, `run` or `object`.
+    pub family: &'static str,
+    /// The code.
+    pub code: &'static str,
+}
+
+/// Every error code tagsmith reports, by family, derived from the error enums themselves
+/// (a new variant is here without anyone listing it).
+pub fn error_kinds() -> Vec<ErrorKind> {
+    use strum::VariantNames;
+    // Variants that wrap another crate's error carry that error's code, not their own.
+    let delegating = ["policy", "scan", "git"];
+    let families: [(&'static str, &'static [&'static str]); 7] = [
+        ("policy", tagsmith_image_policy_core::PolicyError::VARIANTS),
+        ("setter", tagsmith_marker_setter::SetterError::VARIANTS),
+        ("scan", tagsmith_registry_scan::ScanError::VARIANTS),
+        ("git", tagsmith_git_commit::GitError::VARIANTS),
+        ("forge", tagsmith_forge::ForgeError::VARIANTS),
+        ("run", RunError::VARIANTS),
+        ("object", ObjectCode::VARIANTS),
+    ];
+    families
+        .iter()
+        .flat_map(|(family, codes)| {
+            codes
+                .iter()
+                .filter(move |code| *family == "object" || !delegating.contains(code))
+                .map(move |code| ErrorKind { family, code })
+        })
+        .collect()
+}
+
 /// Why a whole run could not go on. Problems with one object are [`ObjectError`]s in the
 /// report instead, so that the others still run.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames, serde::Serialize)]
+#[strum(serialize_all = "snake_case")]
+#[serde(tag = "code", rename_all = "snake_case")]
 pub enum RunError {
     /// The configuration given is unusable (options that do not go together, a root that
     /// is not a folder).
@@ -122,21 +203,31 @@ pub enum RunError {
     },
     /// Registry configuration (snapshot, CA bundle, Docker config) is unusable.
     #[error(transparent)]
+    #[serde(skip)] // carries its own code
     Scan(#[from] tagsmith_registry_scan::ScanError),
     /// Cloning or reading the Git repository failed.
     #[error(transparent)]
+    #[serde(skip)] // carries its own code
     Git(#[from] tagsmith_git_commit::GitError),
 }
 
 impl RunError {
-    /// A stable kind for programs, bindings and exit codes.
+    /// A stable kind for programs, bindings and exit codes: the variant's name in
+    /// snake_case, or the wrapped error's code.
     pub fn code(&self) -> &'static str {
         match self {
-            RunError::Config { .. } => "config",
-            RunError::Io { .. } => "io",
-            RunError::Credentials { .. } => "credentials",
             RunError::Scan(e) => e.code(),
             RunError::Git(e) => e.code(),
+            other => other.into(),
+        }
+    }
+
+    /// The family of [`code`](Self::code) in [`error_kinds`].
+    pub fn family(&self) -> &'static str {
+        match self {
+            RunError::Scan(_) => "scan",
+            RunError::Git(_) => "git",
+            _ => "run",
         }
     }
 
@@ -153,6 +244,37 @@ impl RunError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_family_lists_its_codes_and_wrappers_carry_none_of_their_own() {
+        let kinds = error_kinds();
+        let has = |family: &str, code: &str| {
+            kinds.contains(&ErrorKind {
+                family: Box::leak(family.to_string().into_boxed_str()),
+                code: Box::leak(code.to_string().into_boxed_str()),
+            })
+        };
+        assert!(has("policy", "no_match"));
+        assert!(has("scan", "scan_timeout"));
+        assert!(has("setter", "symlink_outside_root"));
+        assert!(has("git", "foreign_commit"));
+        assert!(has("forge", "rate_limited"));
+        assert!(has("run", "credentials"));
+        assert!(has("object", "duplicate_object"));
+        assert!(!has("scan", "policy") && !has("run", "scan") && !has("run", "git"));
+        // Codes are what the errors report.
+        let e = tagsmith_registry_scan::ScanError::Policy(
+            tagsmith_image_policy_core::PolicyError::EmptyTags,
+        );
+        assert_eq!(e.code(), "empty_tags");
+        assert_eq!(
+            RunError::Config {
+                message: String::new()
+            }
+            .code(),
+            "config"
+        );
+    }
 
     #[test]
     fn object_errors_are_one_bounded_line() {

@@ -7,7 +7,7 @@
 //! the kustomize rules all work on that one view.
 
 use crate::crd::{FluxObjects, KustomizationObject};
-use crate::error::ObjectError;
+use crate::error::{ObjectCode, ObjectError};
 use crate::yaml::{parse_documents, Node};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -517,7 +517,7 @@ fn dedupe<T: Defined + Clone>(
                 failures.push(crate::crd::ObjectFailure {
                     kind: kind.into(),
                     object: Some(key.clone()),
-                    error: ObjectError::new("duplicate_object", message),
+                    error: ObjectError::new(ObjectCode::DuplicateObject.as_str(), message),
                 });
                 conflicting.insert(key);
             }

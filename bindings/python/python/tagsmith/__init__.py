@@ -21,39 +21,19 @@ from tagsmith._native import (  # noqa: F401
     run,
     _time_select_native,
     TagsmithError,
-    PolicyError,
-    EmptyTagsError,
-    NoMatchError,
-    InvalidRegexError,
-    InvalidRangeError,
-    InvalidOrderError,
-    NonNumericTagError,
-    SetterError,
-    InvalidImageRefError,
-    InvalidPolicyKeyError,
-    InvalidRootError,
-    ConflictError,
-    ScanError,
-    InvalidReferenceError,
-    AuthFailedError,
-    NotFoundError,
-    RateLimitedError,
-    HttpError,
-    ConfigError,
-    NotInSnapshotError,
-    GitError,
-    TemplateError,
-    ApplyError,
-    PushRejectedError,
-    PushRaceExhaustedError,
-    WorkTreeError,
-    RunError,
-    InvalidObjectError,
-    CredentialsError,
-    IoError,
 )
 
 from tagsmith import _native
+
+# The exception classes are built by the native module from the one list of error codes
+# (`tagsmith::error::error_kinds` in Rust): a family class per crate (`ScanError`), a class
+# per code (`NoMatchError`), and for a code several crates report (`not_found`) a shared
+# class plus one per crate deriving from both (`ScanNotFoundError`).
+globals().update(_native.EXCEPTIONS)
+
+#: Exception class for each Rust ``code()`` value (the shared class for a code several
+#: crates report).
+ERRORS_BY_CODE = dict(_native.ERRORS_BY_CODE)
 
 
 async def scan_async(image, **options):
@@ -67,40 +47,6 @@ async def run_async(root=None, **options):
     return await _native.run_async(root, **options)
 
 
-#: Exception class for each Rust ``code()`` value.
-ERRORS_BY_CODE = {
-    "empty_tags": EmptyTagsError,
-    "no_match": NoMatchError,
-    "invalid_regex": InvalidRegexError,
-    "invalid_range": InvalidRangeError,
-    "invalid_order": InvalidOrderError,
-    "non_numeric_tag": NonNumericTagError,
-    "setter": SetterError,
-    "invalid_image_ref": InvalidImageRefError,
-    "invalid_policy_key": InvalidPolicyKeyError,
-    "invalid_root": InvalidRootError,
-    "conflict": ConflictError,
-    "invalid_reference": InvalidReferenceError,
-    "auth_failed": AuthFailedError,
-    "not_found": NotFoundError,
-    "rate_limited": RateLimitedError,
-    "http": HttpError,
-    "config": ConfigError,
-    "not_in_snapshot": NotInSnapshotError,
-    "git": GitError,
-    "template": TemplateError,
-    "apply": ApplyError,
-    "push_rejected": PushRejectedError,
-    "push_race_exhausted": PushRaceExhaustedError,
-    "work_tree": WorkTreeError,
-    "invalid_object": InvalidObjectError,
-    "credentials": CredentialsError,
-    "io": IoError,
-}
-
-for _cls in {TagsmithError, PolicyError, ScanError, GitError, RunError, *ERRORS_BY_CODE.values()}:
-    _cls.__module__ = "tagsmith"
-
 __all__ = [
     "ImagePolicy",
     "select_latest",
@@ -112,5 +58,5 @@ __all__ = [
     "run",
     "run_async",
     "ERRORS_BY_CODE",
-    *(cls.__name__ for cls in {TagsmithError, PolicyError, ScanError, GitError, RunError, *ERRORS_BY_CODE.values()}),
+    *_native.EXCEPTIONS,
 ]

@@ -4,7 +4,7 @@
 use super::report::RepositoryReport;
 use super::RunContext;
 use crate::crd::{FluxObjects, ImageRepository};
-use crate::error::ObjectError;
+use crate::error::{ObjectCode, ObjectError};
 use crate::names::ObjectKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -107,10 +107,10 @@ fn registry_source(
         let Some(key) = key else {
             return Ok(None);
         };
-        let value = ctx
-            .secrets
-            .get(key, name)
-            .map_err(|e| repo.origin.error("secret", field, e.to_string()))?;
+        let value = ctx.secrets.get(key, name).map_err(|e| {
+            repo.origin
+                .error(ObjectCode::Secret.as_str(), field, e.to_string())
+        })?;
         if value.is_none() {
             tracing::warn!(repository = %repo.origin.key, secret = %key, "{field} names a secret that is not found (key {name}); going on without it");
         }
@@ -203,7 +203,7 @@ pub async fn scan_repository(ctx: &RunContext, repo: &ImageRepository) -> Reposi
         let cached = cache.as_ref().and_then(|c| c.load(&repo.image));
         let Some(entry) = cached else {
             let error = repo.origin.error(
-                "suspended",
+                ObjectCode::Suspended.as_str(),
                 "spec.suspend",
                 "true, and there is no earlier scan to use",
             );
@@ -251,7 +251,7 @@ fn finish(
                     CacheOutcome::Stale { error, .. } => {
                         report.stale = true;
                         let mut e = ObjectError::new(
-                            "stale",
+                            ObjectCode::Stale.as_str(),
                             format!(
                                 "the registry failed; using the scan cached at {}: {error}",
                                 result.scanned_at

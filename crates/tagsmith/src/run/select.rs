@@ -5,7 +5,7 @@
 use super::report::PolicyReport;
 use super::scan::Scans;
 use crate::crd::{DigestReflection, FluxObjects, ImagePolicyObject};
-use crate::error::ObjectError;
+use crate::error::{ObjectCode, ObjectError};
 use crate::names::ObjectKey;
 use std::collections::BTreeMap;
 use tagsmith_image_policy_core::ImagePolicy;
@@ -66,7 +66,7 @@ fn repository_scan<'a>(
             .find(|f| f.kind == "ImageRepository" && f.object.as_deref() == Some(&key.to_string()));
         return Err(match unreadable {
             Some(f) => policy.origin.error(
-                "dependency_failed",
+                ObjectCode::DependencyFailed.as_str(),
                 field,
                 format!(
                     "ImageRepository {key} could not be read: {}",
@@ -74,7 +74,7 @@ fn repository_scan<'a>(
                 ),
             ),
             None => policy.origin.error(
-                "missing_reference",
+                ObjectCode::MissingReference.as_str(),
                 field,
                 format!("ImageRepository {key} is not among the objects read"),
             ),
@@ -82,7 +82,7 @@ fn repository_scan<'a>(
     };
     if !objects.access_allowed(repository, policy.origin.namespace()) {
         return Err(policy.origin.error(
-            "access_denied",
+            ObjectCode::AccessDenied.as_str(),
             field,
             format!(
                 "ImageRepository {key} does not allow policies in namespace {} (its spec.accessFrom.namespaceSelectors select no such namespace)",
@@ -99,7 +99,7 @@ fn repository_scan<'a>(
                 .and_then(|s| s.report.error.as_ref())
                 .map_or_else(|| "no scan".to_string(), |e| e.message.clone());
             policy.origin.error(
-                "dependency_failed",
+                ObjectCode::DependencyFailed.as_str(),
                 field,
                 format!("ImageRepository {key} has no tags to choose from: {why}"),
             )
@@ -158,9 +158,11 @@ pub async fn select_policy(
     let (Some(result), Some(source)) = (&scan.result, &scan.source) else {
         return done(
             report,
-            Err(policy
-                .origin
-                .error("dependency_failed", "spec.imageRepositoryRef", "no scan")),
+            Err(policy.origin.error(
+                ObjectCode::DependencyFailed.as_str(),
+                "spec.imageRepositoryRef",
+                "no scan",
+            )),
         );
     };
     report.image = result.image.clone();

@@ -7,7 +7,7 @@ use super::select::Selections;
 use super::workspace::Workspace;
 use super::RunContext;
 use crate::crd::{Automation, FluxObjects};
-use crate::error::ObjectError;
+use crate::error::{ObjectCode, ObjectError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tagsmith_git_commit::{
@@ -37,8 +37,9 @@ pub fn policies_for(
 pub fn setter_root(root: &Path, update_path: &str) -> Result<(PathBuf, TreeOptions), ObjectError> {
     let resolved = tagsmith_marker_setter::resolve_inside(root, update_path)
         .map_err(|e| ObjectError::from_coded(e.code(), &e))?;
-    let confine = std::fs::canonicalize(root)
-        .map_err(|e| ObjectError::new("io", format!("{}: {e}", root.display())))?;
+    let confine = std::fs::canonicalize(root).map_err(|e| {
+        ObjectError::new(ObjectCode::Io.as_str(), format!("{}: {e}", root.display()))
+    })?;
     let options = TreeOptions {
         confine_to: Some(confine),
         ..TreeOptions::default()
@@ -114,13 +115,13 @@ pub fn git_auth(
         ctx.secrets.get(secret, key).map_err(|e| {
             git_repo
                 .origin
-                .error("secret", "spec.secretRef", e.to_string())
+                .error(ObjectCode::Secret.as_str(), "spec.secretRef", e.to_string())
         })
     };
     if let Some(identity) = read("identity")? {
         let known_hosts = read("known_hosts")?.ok_or_else(|| {
             git_repo.origin.error(
-                "secret",
+                ObjectCode::Secret.as_str(),
                 "spec.secretRef",
                 format!("secret {secret} has an identity but no known_hosts; refusing to connect without host key checking"),
             )
@@ -155,7 +156,11 @@ pub fn signing_key(
         return Ok(None);
     };
     let field = "spec.git.commit.signingKey.secretRef";
-    let missing = |why: String| automation.origin.error("secret", field, why);
+    let missing = |why: String| {
+        automation
+            .origin
+            .error(ObjectCode::Secret.as_str(), field, why)
+    };
     let armored = ctx
         .secrets
         .get(secret, "git.asc")

@@ -27,6 +27,9 @@ impl Workspace {
     /// The checkout of `config.root` (default `.`), or a fresh clone of `config.url`.
     /// Blocking (libgit2): call it off async workers.
     pub fn prepare(config: &RunConfig) -> Result<Self, RunError> {
+        config
+            .validate()
+            .map_err(|message| RunError::Config { message })?;
         let git_auth = config.git_credentials().into_auth()?;
         let Some(url) = &config.url else {
             let root = config.root_or_default();
@@ -42,11 +45,6 @@ impl Workspace {
                 _clone: None,
             });
         };
-        if config.root.is_some() {
-            return Err(RunError::Config {
-                message: "give a checkout (root) or a url, not both".into(),
-            });
-        }
         let dir = tempfile::tempdir().map_err(|e| RunError::Io {
             path: std::env::temp_dir(),
             message: e.to_string(),
