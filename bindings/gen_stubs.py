@@ -90,6 +90,8 @@ def _types(prop: dict) -> list[str]:
 
 def python_type(prop: dict) -> str:
     types = [t for t in _types(prop) if t != "null"]
+    if types[0] == "array":
+        return "list[str]"
     base = {"boolean": "bool", "integer": "int", "number": "float", "string": "str"}[types[0]]
     if prop.get("x-path"):
         base = "StrPath"
@@ -102,6 +104,8 @@ def python_default(prop: dict) -> str:
     default = prop.get("default")
     if default is None:
         return "None"
+    if default == []:
+        return "[]"
     if isinstance(default, bool):
         return "True" if default else "False"
     return repr(default)
@@ -114,6 +118,8 @@ def camel(name: str) -> str:
 
 def ts_type(prop: dict) -> str:
     types = [t for t in _types(prop) if t != "null"]
+    if types[0] == "array":
+        return "Array<string>"
     return {"boolean": "boolean", "integer": "number", "number": "number", "string": "string"}[types[0]]
 
 

@@ -70,6 +70,8 @@ export type ErrorFamily = 'forge' | 'git' | 'object' | 'policy' | 'run' | 'scan'
 export interface RunOptions {
   /** With `url`: the branch to clone (default: what the automations check out, else the remote's default branch). */
   branch?: string
+  /** One push branch and pull request per policy: the push branch + `/` + the policy's namespace and name, so one bad bump does not hold back the others. */
+  branchPerPolicy?: boolean
   /** Where scan results are cached [env: TAGSMITH_CACHE_DIR] (default $XDG_CACHE_HOME/tagsmith or ~/.cache/tagsmith, never inside the work tree). */
   cacheDir?: string
   /** Registry scans in flight at once. */
@@ -80,6 +82,12 @@ export interface RunOptions {
   dockerConfig?: string
   /** Compute and report (diffs, commit messages); write, commit and push nothing. */
   dryRun?: boolean
+  /** The forge: gitea, github or gitlab (default: from the remote's host when it is github.com or gitlab.com). */
+  forge?: string
+  /** The forge token [env: TAGSMITH_FORGE_TOKEN]; never a flag. */
+  forgeToken?: string
+  /** The forge's API base or address (default: the public API of github.com or gitlab.com; required for Gitea). */
+  forgeUrl?: string
   /** HTTPS password [env: TAGSMITH_GIT_PASSWORD]; never a flag. */
   gitPassword?: string
   /** HTTPS token for the clone and every push [env: TAGSMITH_GIT_TOKEN]; never a flag. */
@@ -92,6 +100,12 @@ export interface RunOptions {
   maxPushAttempts?: number
   /** Always ask the registries; neither read nor write the scan cache. */
   noCache?: boolean
+  /** A label for the pull requests (repeatable). */
+  prLabels?: Array<string>
+  /** A reviewer to request on new pull requests (repeatable; `org/team` for a team). */
+  prReviewers?: Array<string>
+  /** After pushing to a push branch other than the checkout branch, open a pull request from it to the checkout branch (or update the open one; close it when the branch no longer differs). */
+  pullRequest?: boolean
   /** Push after committing (the CLI's --no-push commits locally only). */
   push?: boolean
   /** The Git remote to push to. */

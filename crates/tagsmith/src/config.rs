@@ -115,6 +115,32 @@ pub struct RunConfig {
     /// HTTPS password [env: TAGSMITH_GIT_PASSWORD]; never a flag.
     #[cfg_attr(feature = "cli", arg(skip))]
     pub git_password: Option<Secret>,
+    /// After pushing to a push branch other than the checkout branch, open a pull request
+    /// from it to the checkout branch (or update the open one; close it when the branch no
+    /// longer differs).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub pull_request: bool,
+    /// The forge: gitea, github or gitlab (default: from the remote's host when it is
+    /// github.com or gitlab.com).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "KIND"))]
+    pub forge: Option<String>,
+    /// The forge's API base or address (default: the public API of github.com or
+    /// gitlab.com; required for Gitea).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
+    pub forge_url: Option<String>,
+    /// The forge token [env: TAGSMITH_FORGE_TOKEN]; never a flag.
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub forge_token: Option<Secret>,
+    /// A label for the pull requests (repeatable).
+    #[cfg_attr(feature = "cli", arg(long = "pr-label", value_name = "LABEL"))]
+    pub pr_labels: Vec<String>,
+    /// A reviewer to request on new pull requests (repeatable; `org/team` for a team).
+    #[cfg_attr(feature = "cli", arg(long = "pr-reviewer", value_name = "USER"))]
+    pub pr_reviewers: Vec<String>,
+    /// One push branch and pull request per policy: the push branch + `/` + the policy's
+    /// namespace and name, so one bad bump does not hold back the others.
+    #[cfg_attr(feature = "cli", arg(long, requires = "pull_request"))]
+    pub branch_per_policy: bool,
 }
 
 impl Default for RunConfig {
@@ -140,6 +166,13 @@ impl Default for RunConfig {
             git_token: None,
             git_username: None,
             git_password: None,
+            pull_request: false,
+            forge: None,
+            forge_url: None,
+            forge_token: None,
+            pr_labels: Vec::new(),
+            pr_reviewers: Vec::new(),
+            branch_per_policy: false,
         }
     }
 }
@@ -159,7 +192,7 @@ impl RunConfig {
     }
 
     /// Fills what is not set from the `TAGSMITH_*` environment read through `env`: given
-    /// values win. `TAGSMITH_DOCKER_CONFIG`, `TAGSMITH_SECRETS_DIR`, `TAGSMITH_CACHE_DIR`
+    /// values win. `TAGSMITH_DOCKER_CONFIG`, `TAGSMITH_SECRETS_DIR`, `TAGSMITH_CACHE_DIR`, `TAGSMITH_FORGE_TOKEN`
     /// and the `TAGSMITH_GIT_*` credentials ([`GitCredentials::with_env`]).
     pub fn with_env(mut self, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let path = |name: &str| env_value(env, name).map(PathBuf::from);
@@ -168,6 +201,9 @@ impl RunConfig {
             .or_else(|| path("TAGSMITH_DOCKER_CONFIG"));
         self.secrets_dir = self.secrets_dir.or_else(|| path("TAGSMITH_SECRETS_DIR"));
         self.cache_dir = self.cache_dir.or_else(|| path("TAGSMITH_CACHE_DIR"));
+        self.forge_token = self
+            .forge_token
+            .or_else(|| env_value(env, "TAGSMITH_FORGE_TOKEN").map(Secret::new));
         let git = self.git_credentials().with_env(env);
         self.ssh_key = git.ssh_key;
         self.known_hosts = git.known_hosts;
@@ -203,6 +239,14 @@ impl RunConfig {
         }
         if self.branch.is_some() && self.url.is_none() {
             return Err("branch goes with url (the branch to clone)".into());
+        }
+        if self.branch_per_policy && !self.pull_request {
+            return Err("branch_per_policy goes with pull_request".into());
+        }
+        if let Some(forge) = &self.forge {
+            forge
+                .parse::<tagsmith_forge::ForgeKind>()
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
