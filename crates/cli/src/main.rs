@@ -31,7 +31,7 @@ enum Command {
     /// List the tags of one image in a registry.
     Scan(scan::ScanArgs),
     /// Run Flux's image automation from the CRDs under a path.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Find image references without markers and markers naming unknown policies.
     Check(run::CheckArgs),
 }
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Set(args) => set::run(args),
         Command::Scan(args) => scan::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Check(args) => run::check(args),
     };
     exit::report(result)

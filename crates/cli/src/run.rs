@@ -264,6 +264,24 @@ fn print_text(report: &RunReport) -> anyhow::Result<()> {
             _ if changes == 0 => outln!("nothing to change")?,
             _ => {}
         }
+        for pr in &a.pull_requests {
+            let number = pr.number.map(|n| format!(" #{n}")).unwrap_or_default();
+            let url = pr
+                .url
+                .as_deref()
+                .map(|u| format!(": {u}"))
+                .unwrap_or_default();
+            let action = serde_json::to_value(pr.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            outln!(
+                "pull request{number} {} -> {}: {}{url}",
+                pr.branch,
+                pr.base,
+                action.replace('_', " ")
+            )?;
+        }
         for note in &a.notes {
             warn_line("note", note);
         }

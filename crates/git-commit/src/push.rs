@@ -113,6 +113,8 @@ pub enum PushOutcome {
         commit: String,
         /// The push branch.
         branch: String,
+        /// The message the update would have (a pull request's title follows it).
+        message: String,
     },
 }
 
@@ -794,6 +796,7 @@ impl Run<'_> {
                         return Ok(PushOutcome::UpToDate {
                             commit: tip.id().to_string(),
                             branch: plan.branch.clone(),
+                            message: outcome.message,
                         });
                     }
                 }

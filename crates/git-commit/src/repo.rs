@@ -352,6 +352,19 @@ impl Repository {
         self.repo.workdir().unwrap_or_else(|| self.repo.path())
     }
 
+    /// The URL of remote `name` as configured (it may carry credentials: redact before
+    /// showing it).
+    pub fn remote_url(&self, name: &str) -> Result<String, GitError> {
+        let remote = self
+            .repo
+            .find_remote(name)
+            .map_err(git_err("finding the remote"))?;
+        remote.url().map(str::to_string).map_err(|_| GitError::Git {
+            context: format!("reading the URL of remote {name}"),
+            message: "the URL is not UTF-8".into(),
+        })
+    }
+
     /// The checked-out branch's short name.
     pub fn current_branch(&self) -> Result<String, GitError> {
         let head = self.repo.head().map_err(git_err("reading HEAD"))?;

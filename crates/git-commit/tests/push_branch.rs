@@ -404,13 +404,16 @@ fn an_up_to_date_push_branch_is_not_pushed_again() {
         panic!("{first:?}");
     };
     let again = push_version(&repo, &to_branch("auto"), "1.1.0").expect("again");
-    assert_eq!(
-        again,
-        PushOutcome::UpToDate {
-            commit: commit.clone(),
-            branch: "auto".into()
-        }
-    );
+    let PushOutcome::UpToDate {
+        commit: tip,
+        branch,
+        message,
+    } = again
+    else {
+        panic!("{again:?}");
+    };
+    assert_eq!((tip.as_str(), branch.as_str()), (commit.as_str(), "auto"));
+    assert!(!message.is_empty());
     assert_eq!(remote.tip("auto"), Some(commit));
 }
 

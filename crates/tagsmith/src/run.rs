@@ -10,6 +10,7 @@
 //!
 //! The controller drives the same stages per object.
 
+pub mod pull_request;
 pub mod report;
 pub mod scan;
 pub mod select;
@@ -170,7 +171,7 @@ pub async fn run_objects(
                 p
             }));
         for automation in &objects.automations {
-            let mut a = update_automation(ctx, workspace, objects, automation, &selections);
+            let mut a = update_automation(ctx, workspace, objects, automation, &selections).await;
             a.cluster = cluster.map(str::to_string);
             report.automations.push(a);
         }

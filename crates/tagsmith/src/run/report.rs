@@ -89,6 +89,8 @@ pub struct AutomationReport {
     pub attempts: u32,
     /// What became of a push branch other than the base branch (pull requests follow it).
     pub push_branch: Option<PushBranch>,
+    /// The pull requests of its push branches (`--pull-request`), one per branch.
+    pub pull_requests: Vec<PullRequestReport>,
     /// Parts of the spec tagsmith read but did not apply, and other remarks (never
     /// silently).
     pub notes: Vec<String>,
@@ -113,6 +115,42 @@ pub enum PushBranch {
     Merged,
     /// Nothing to update, but the branch holds an earlier update the base no longer needs.
     Stale,
+}
+
+/// What became of one push branch's pull request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullRequestAction {
+    /// One was opened.
+    Opened,
+    /// The open one was brought up to date (title, description, labels).
+    Updated,
+    /// The open one already said what it should.
+    Unchanged,
+    /// The branch no longer differs from its base: the open one was closed with a comment.
+    Closed,
+    /// One is open for the branches but someone else opened it: left alone.
+    NotOurs,
+    /// Nothing to open or close.
+    None,
+}
+
+/// One push branch's pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestReport {
+    /// The head branch.
+    pub branch: String,
+    /// The base branch.
+    pub base: String,
+    /// The policy of the branch, with one branch per policy.
+    pub policy: Option<String>,
+    /// What was done.
+    pub action: PullRequestAction,
+    /// Its number.
+    pub number: Option<u64>,
+    /// Its page.
+    pub url: Option<String>,
 }
 
 /// The run's report.

@@ -195,7 +195,7 @@ fn checkout_note(wanted: Option<&str>, current: Option<&str>) -> Option<String> 
 }
 
 /// Stages 3 and 4 for one automation.
-pub fn update_automation(
+pub async fn update_automation(
     ctx: &RunContext,
     workspace: &Workspace,
     objects: &FluxObjects,
@@ -213,13 +213,13 @@ pub fn update_automation(
             .push("spec.suspend is true: skipped, as Flux skips a suspended automation".into());
         return report;
     }
-    if let Err(error) = update(ctx, workspace, objects, automation, selections, &mut report) {
+    if let Err(error) = update(ctx, workspace, objects, automation, selections, &mut report).await {
         report.error = Some(error);
     }
     report
 }
 
-fn update(
+async fn update(
     ctx: &RunContext,
     workspace: &Workspace,
     objects: &FluxObjects,
@@ -295,38 +295,146 @@ fn update(
         },
         committer: None,
     };
-    let mut last_result = SetterResult::default();
-    let mut apply = |workdir: &Path| -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
-        let (root, options) =
-            setter_root(workdir, &automation.update_path).map_err(|e| e.message)?;
-        let plan = plan_tree(&root, &policies, &options)?;
-        last_result = plan.result().clone();
-        if plan.result().is_empty() {
-            return Ok(ApplyOutcome::default());
+    if !ctx.config.push {
+        // Commit locally in the user's checkout (--no-push).
+        let mut last = SetterResult::default();
+        let applied = apply_in(
+            repo.workdir(),
+            automation,
+            &policies,
+            &render,
+            Some(&repo),
+            &mut last,
+        )
+        .map_err(|e| ObjectError::new("apply", e.to_string()))?;
+        if let Some(id) = repo
+            .commit_paths(&applied.changed_files, &applied.message, &commit)
+            .map_err(git_error)?
+        {
+            report.commit = Some(id);
+            report.message = Some(applied.message);
         }
-        let message = render(plan.result()).map_err(|e| e.message)?;
-        // The files as git names them: from the checkout's root to the resolved update
-        // path (which may have passed through a symlink inside the repository).
-        let base = options
-            .confine_to
+        report.result = last;
+        return Ok(());
+    }
+    // The update is built on the automation's branch as the remote has it; when that is not
+    // what the user has checked out, in a temporary checkout. A tag, commit, semver or name
+    // checkout has no branch: the update is built on what was checked out (HEAD), as Flux
+    // builds it.
+    let base = match objects.checkout_of(automation) {
+        Some(tagsmith_git_commit::CheckoutRef::Branch(branch)) => Some(branch),
+        _ => None,
+    };
+    let base_name = base.clone().or_else(|| current.clone()).unwrap_or_default();
+    let pull_requests = ctx.config.pull_request
+        && automation
+            .push_branch
             .as_deref()
-            .and_then(|checkout| root.strip_prefix(checkout).ok())
-            .unwrap_or_else(|| Path::new(&automation.update_path))
-            .to_path_buf();
-        let changed_files: Vec<PathBuf> = plan
-            .changed_paths()
-            .into_iter()
-            .map(|p| base.join(p))
-            .collect();
-        // Committing locally (--no-push) in the user's checkout: a whole file is committed,
-        // so edits of the user's in it would ride along. Refuse before writing anything.
-        // (Pushing checks the whole work tree before `apply`, or works in a temporary
-        // checkout that holds nothing of the user's.)
-        let dirty = if ctx.config.push {
-            Vec::new()
-        } else {
-            repo.uncommitted(&changed_files)?
+            .is_some_and(|b| b != base_name);
+    if ctx.config.pull_request && !pull_requests {
+        report.notes.push(format!(
+            "--pull-request: the automation pushes to its checkout branch {base_name:?} (set spec.git.push.branch to another branch), so there is no pull request to open"
+        ));
+    }
+    // One push branch, or with --branch-per-policy one per policy
+    // (`<push branch>/<namespace>/<name>`), each with its own pull request.
+    let jobs: Vec<(Option<String>, Policies, Option<String>)> = match (
+        &automation.push_branch,
+        ctx.config.branch_per_policy && pull_requests,
+    ) {
+        (Some(branch), true) => policies
+            .iter()
+            .map(|(key, image)| {
+                let one = Policies::from_map([(key.to_string(), image.to_string())])
+                    .map_err(|e| ObjectError::from_coded(e.code(), &e))?;
+                let per_policy = format!("{branch}/{}", key.to_string().replacen(':', "/", 1));
+                Ok((Some(key.to_string()), one, Some(per_policy)))
+            })
+            .collect::<Result<_, ObjectError>>()?,
+        _ => vec![(None, policies.clone(), automation.push_branch.clone())],
+    };
+    let remote_url = repo.remote_url(&ctx.config.remote).map_err(git_error)?;
+    for (policy, subset, branch) in jobs {
+        let target = PushTarget {
+            branch: branch.clone(),
+            base: base.clone(),
+            refspec: automation.push_refspec.clone(),
+            options: automation.push_options.clone(),
         };
+        let mut last = SetterResult::default();
+        let outcome = commit_and_push(
+            &repo,
+            &commit,
+            &target,
+            &ctx.config.remote,
+            ctx.config.max_push_attempts,
+            &mut |workdir: &Path| apply_in(workdir, automation, &subset, &render, None, &mut last),
+        )
+        .map_err(git_error)?;
+        let (state, message) = record(report, outcome, policy.is_some());
+        if pull_requests {
+            if let (Some(branch), Some(state)) = (branch.as_deref(), state) {
+                let update = super::pull_request::BranchUpdate {
+                    branch,
+                    base: &base_name,
+                    state,
+                    message: message.as_deref(),
+                    result: &last,
+                    policy: policy.as_deref(),
+                };
+                let pr = super::pull_request::reconcile_pull_request(
+                    ctx,
+                    &remote_url,
+                    automation,
+                    objects,
+                    selections,
+                    update,
+                )
+                .await?;
+                report.pull_requests.push(pr);
+            }
+        }
+        report.result.files.extend(last.files);
+        report.result.warnings.extend(last.warnings);
+    }
+    Ok(())
+}
+
+/// Runs the setter for `policies` in `workdir` and writes its edits; what a commit of them
+/// needs (files, message). With `local` (a commit in the user's checkout, no push), a file
+/// holding edits of the user's is refused before anything is written: a whole file is
+/// committed. (Pushing checks the whole work tree before `apply`, or works in a temporary
+/// checkout that holds nothing of the user's.)
+fn apply_in(
+    workdir: &Path,
+    automation: &Automation,
+    policies: &Policies,
+    render: &dyn Fn(&SetterResult) -> Result<String, ObjectError>,
+    local: Option<&Repository>,
+    last: &mut SetterResult,
+) -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
+    let (root, options) = setter_root(workdir, &automation.update_path).map_err(|e| e.message)?;
+    let plan = plan_tree(&root, policies, &options)?;
+    *last = plan.result().clone();
+    if plan.result().is_empty() {
+        return Ok(ApplyOutcome::default());
+    }
+    let message = render(plan.result()).map_err(|e| e.message)?;
+    // The files as git names them: from the checkout's root to the resolved update path
+    // (which may have passed through a symlink inside the repository).
+    let base = options
+        .confine_to
+        .as_deref()
+        .and_then(|checkout| root.strip_prefix(checkout).ok())
+        .unwrap_or_else(|| Path::new(&automation.update_path))
+        .to_path_buf();
+    let changed_files: Vec<PathBuf> = plan
+        .changed_paths()
+        .into_iter()
+        .map(|p| base.join(p))
+        .collect();
+    if let Some(repo) = local {
+        let dirty = repo.uncommitted(&changed_files)?;
         if !dirty.is_empty() {
             let names: Vec<String> = dirty.iter().map(|p| p.display().to_string()).collect();
             return Err(format!(
@@ -336,50 +444,23 @@ fn update(
             )
             .into());
         }
-        plan.write()?;
-        Ok(ApplyOutcome {
-            changed_files,
-            message,
-        })
-    };
-    let outcome = if ctx.config.push {
-        let target = PushTarget {
-            branch: automation.push_branch.clone(),
-            // The update is built on the automation's branch as the remote has it; when that
-            // is not what the user has checked out, in a temporary checkout.
-            // A tag, commit, semver or name checkout has no branch: the update is built on
-            // what was checked out (HEAD), as Flux builds it.
-            base: match objects.checkout_of(automation) {
-                Some(tagsmith_git_commit::CheckoutRef::Branch(branch)) => Some(branch),
-                _ => None,
-            },
-            refspec: automation.push_refspec.clone(),
-            options: automation.push_options.clone(),
-        };
-        commit_and_push(
-            &repo,
-            &commit,
-            &target,
-            &ctx.config.remote,
-            ctx.config.max_push_attempts,
-            &mut apply,
-        )
-        .map_err(git_error)?
-    } else {
-        let applied =
-            apply(repo.workdir()).map_err(|e| ObjectError::new("apply", e.to_string()))?;
-        if let Some(id) = repo
-            .commit_paths(&applied.changed_files, &applied.message, &commit)
-            .map_err(git_error)?
-        {
-            report.commit = Some(id);
-            report.message = Some(applied.message);
-        }
-        PushOutcome::NoChange {
-            push_branch: BranchState::IsBase,
-        }
-    };
-    match outcome {
+    }
+    plan.write()?;
+    Ok(ApplyOutcome {
+        changed_files,
+        message,
+    })
+}
+
+/// Records one push in the report: what became of the push branch (for its pull request)
+/// and the commit message. With one branch per policy the commit fields stay per branch
+/// (in the pull request entries and notes).
+fn record(
+    report: &mut AutomationReport,
+    outcome: PushOutcome,
+    per_policy: bool,
+) -> (Option<PushBranch>, Option<String>) {
+    let (state, message) = match outcome {
         PushOutcome::Pushed {
             commit,
             branch,
@@ -387,25 +468,37 @@ fn update(
             message,
             forced,
         } => {
-            report.commit = Some(commit);
-            report.pushed_branch = Some(branch);
-            report.attempts = attempts;
-            report.message = Some(message);
-            report.push_branch = Some(if forced {
+            if per_policy {
+                report.notes.push(format!("pushed {commit} to {branch}"));
+            } else {
+                report.commit = Some(commit);
+                report.pushed_branch = Some(branch);
+                report.attempts = attempts;
+                report.message = Some(message.clone());
+            }
+            let state = if forced {
                 PushBranch::Rebuilt
             } else {
                 PushBranch::Pushed
-            });
+            };
+            (Some(state), Some(message))
         }
-        PushOutcome::UpToDate { commit, branch } => {
+        PushOutcome::UpToDate {
+            commit,
+            branch,
+            message,
+        } => {
             report.notes.push(format!(
                 "{branch} already holds this update ({commit}); nothing pushed"
             ));
-            report.commit = Some(commit);
-            report.push_branch = Some(PushBranch::UpToDate);
+            if !per_policy {
+                report.commit = Some(commit);
+                report.message = Some(message.clone());
+            }
+            (Some(PushBranch::UpToDate), Some(message))
         }
         PushOutcome::NoChange { push_branch } => {
-            report.push_branch = match push_branch {
+            let state = match push_branch {
                 BranchState::IsBase => None,
                 BranchState::Absent => Some(PushBranch::Absent),
                 BranchState::Merged { .. } => Some(PushBranch::Merged),
@@ -416,10 +509,13 @@ fn update(
                     Some(PushBranch::Stale)
                 }
             };
+            (state, None)
         }
+    };
+    if !per_policy && report.push_branch.is_none() {
+        report.push_branch = state;
     }
-    report.result = last_result;
-    Ok(())
+    (state, message)
 }
 
 #[cfg(test)]
