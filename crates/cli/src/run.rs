@@ -299,30 +299,35 @@ fn print_text(report: &RunReport) -> anyhow::Result<()> {
 
 /// Runs `check`.
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    if !args.path.is_dir() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{}: not a directory",
-            args.path.display()
-        )));
-    }
-    let findings = tagsmith::check::check(&args.path).map_err(classify)?;
+    let report = tagsmith::check::check(&args.path).map_err(classify)?;
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&findings)?)?;
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        for f in &findings {
+        for f in &report.findings {
+            let place = match (f.path.as_str(), f.line) {
+                ("", _) => String::new(),
+                (path, 0) => format!("{path}: "),
+                (path, line) => format!("{path}:{line}: "),
+            };
             outln!(
-                "{}:{}: {}: {}",
-                f.path,
-                f.line,
+                "{place}{}: {}",
                 f.code,
                 tagsmith::error::one_line(&f.message, tagsmith::error::MAX_MESSAGE_CHARS)
             )?;
         }
-        if findings.is_empty() {
-            outln!("no findings")?;
-        }
+        let s = &report.summary;
+        // Never a silent pass: what was checked, even when nothing was found.
+        outln!(
+            "checked {} file(s), {} marker(s), {} polic{}, {} automation(s): {} finding(s)",
+            s.files,
+            s.markers,
+            s.policies,
+            if s.policies == 1 { "y" } else { "ies" },
+            s.automations,
+            report.findings.len()
+        )?;
     }
-    Ok(if findings.is_empty() {
+    Ok(if report.findings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::exit::FAILURE)

@@ -492,9 +492,9 @@ fn definition<T: Defined>(object: &T) -> serde_json::Value {
     value
 }
 
-/// Keeps one of identical definitions; with `strict`, two different definitions of one
-/// kind/namespace/name are both dropped and reported naming both files (never one picked
-/// silently).
+/// Keeps one of identical definitions. With `strict` (one cluster), two different
+/// definitions of one kind/namespace/name are both dropped and reported naming both files
+/// (never one picked silently); without (the union of clusters), both are kept.
 fn dedupe<T: Defined + Clone>(
     kind: &str,
     objects: &mut Vec<T>,
@@ -508,7 +508,9 @@ fn dedupe<T: Defined + Clone>(
         match kept.iter().find(|k| k.origin().key() == key) {
             None => kept.push(object),
             Some(first) if definition(first) == definition(&object) => {}
-            Some(first) if strict => {
+            // Across clusters, different definitions are different objects: keep both.
+            Some(_) if !strict => kept.push(object),
+            Some(first) => {
                 let message = format!(
                     "{kind} {key} is defined twice, differently: {} and {}; neither is used",
                     first.origin().location(),
@@ -521,7 +523,6 @@ fn dedupe<T: Defined + Clone>(
                 });
                 conflicting.insert(key);
             }
-            Some(_) => {}
         }
     }
     kept.retain(|o| !conflicting.contains(&o.origin().key()));
