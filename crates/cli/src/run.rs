@@ -285,9 +285,17 @@ fn print_text(report: &RunReport) -> anyhow::Result<()> {
         for note in &a.notes {
             warn_line("note", note);
         }
-        for w in
-            tagsmith::run::report::fold_repeats(a.result.warnings.iter().map(|w| w.to_string()))
-        {
+        // Setter paths are relative to update.path (as Flux's FileChanges keys); people
+        // read them from the repository root.
+        let prefix = a.update_path.trim_start_matches("./").trim_matches('/');
+        let shown = a.result.warnings.iter().map(|w| {
+            if prefix.is_empty() || prefix == "." {
+                w.to_string()
+            } else {
+                format!("{prefix}/{w}")
+            }
+        });
+        for w in tagsmith::run::report::fold_repeats(shown) {
             warn_line("warning", &w);
         }
     }

@@ -34,6 +34,11 @@ impl Selections {
             .filter_map(|(k, s)| s.latest_image.as_deref().map(|image| (k, s, image)))
     }
 
+    /// Every policy's outcome, in `namespace:name` order.
+    pub fn all(&self) -> impl Iterator<Item = (&ObjectKey, &PolicySelection)> {
+        self.by_key.iter()
+    }
+
     /// One policy's outcome.
     pub fn get(&self, key: &ObjectKey) -> Option<&PolicySelection> {
         self.by_key.get(key)

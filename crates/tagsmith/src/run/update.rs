@@ -216,7 +216,44 @@ pub async fn update_automation(
     if let Err(error) = update(ctx, workspace, objects, automation, selections, &mut report).await {
         report.error = Some(error);
     }
+    explain_unknown_policies(&mut report, selections, objects);
     report
+}
+
+/// A marker naming a policy that exists but failed or is suspended: say so instead of "not
+/// given" (its own error says why).
+fn explain_unknown_policies(
+    report: &mut AutomationReport,
+    selections: &Selections,
+    objects: &FluxObjects,
+) {
+    for warning in report
+        .result
+        .warnings
+        .iter_mut()
+        .filter(|w| w.code == "unknown_policy")
+    {
+        let names = |key: &str| warning.message.contains(&format!("{key:?}"));
+        let selected = selections.all().find(|(key, _)| names(&key.to_string()));
+        let unreadable = objects
+            .failures
+            .iter()
+            .filter(|f| f.kind == "ImagePolicy")
+            .filter_map(|f| f.object.clone())
+            .find(|key| names(key));
+        warning.message = match (selected, unreadable) {
+            (Some((key, s)), _) if s.report.suspended => {
+                format!("marker names policy {key}, which is suspended; value left unchanged")
+            }
+            (Some((key, _)), _) => format!(
+                "marker names policy {key}, which failed (see its error); value left unchanged"
+            ),
+            (None, Some(key)) => format!(
+                "marker names policy {key}, which could not be read (see its error); value left unchanged"
+            ),
+            (None, None) => continue,
+        };
+    }
 }
 
 async fn update(
