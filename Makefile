@@ -64,9 +64,13 @@ lint:
 # keep every input that once failed) and its dictionary; a crash or a failed assertion
 # fails the target.
 FUZZ_RUNS ?= 2000000
+# Reading Flux objects (YAML depth and aliases, CRDs, kustomize rules, check) is slower per
+# input than the setter; a smaller budget keeps CI's fuzz step near a minute.
+FUZZ_OBJECT_RUNS ?= 100000
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install -q --locked cargo-fuzz --version 0.13.2
 	bash crates/marker-setter/fuzz/run.sh $(FUZZ_RUNS)
+	bash crates/tagsmith/fuzz/run.sh $(FUZZ_OBJECT_RUNS)
 
 bench:
 	$(CARGO) bench -p tagsmith-benches
