@@ -128,4 +128,49 @@ proptest! {
         let numerical = ImagePolicy::new(&PolicySpec::numerical(Order::Desc)).expect("valid");
         let _ = numerical.select(&tags);
     }
+
+    /// The two ways to choose agree: `select` (one pass, no candidate list, parallel on long
+    /// lists: the fast path of `select_latest` in both bindings) and `explain` (the
+    /// ranking with counts and runners-up that `run`, `--json` and pull request bodies
+    /// show) pick the same tag, or fail with the same error, for every policy kind, order,
+    /// filter and extract. Two paths stay because the ranking costs what the fast path
+    /// avoids (parsing every candidate, keeping the top n); this property is what keeps them
+    /// one behaviour.
+    #[test]
+    fn select_and_explain_choose_the_same_tag(
+        tags in proptest::collection::vec(prop_oneof![
+            strict_version(),
+            "v?[0-9]{1,3}\\.[0-9]{1,2}\\.[0-9]{1,2}(-rc\\.[0-9])?",
+            "[0-9]{1,6}",
+            "[0-9]{1,3}\\.[0-9]{1,3}",
+            "(main|dev)-[0-9]{1,4}-[a-f0-9]{3}",
+            "[a-z0-9.-]{1,8}",
+        ], 0..30),
+        kind in 0usize..7,
+        filter in 0usize..4,
+    ) {
+        let spec = match kind {
+            0 => PolicySpec::semver("*"),
+            1 => PolicySpec::semver(">=1.0.0 <10.0.0"),
+            2 => PolicySpec::semver(">=0.0.0-0"),
+            3 => PolicySpec::alphabetical(Order::Asc),
+            4 => PolicySpec::alphabetical(Order::Desc),
+            5 => PolicySpec::numerical(Order::Asc),
+            _ => PolicySpec::numerical(Order::Desc).skipping_non_numeric(),
+        };
+        let spec = match filter {
+            0 => spec,
+            1 => spec.with_pattern("^(main|dev)-(?P<n>[0-9]+)-[a-f0-9]+$").with_extract("$n"),
+            2 => spec.with_pattern("^v?(?P<v>.*)$").with_extract("$v"),
+            _ => spec.with_pattern("[0-9]"),
+        };
+        let policy = ImagePolicy::new(&spec).expect("valid");
+        let fast = policy.select(&tags);
+        let ranked = policy.explain(&tags, 3).map(|x| x.latest);
+        match (&fast, &ranked) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(a), Err(b)) => prop_assert_eq!(a.code(), b.code()),
+            _ => prop_assert!(false, "select {:?} but explain {:?}", fast, ranked),
+        }
+    }
 }
