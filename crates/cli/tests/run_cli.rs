@@ -465,6 +465,9 @@ fn run_checkout(work: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -
 
 #[test]
 fn pushes_over_ssh_with_credentials_from_the_environment() {
+    if tagsmith_testkit::tools::missing(&["sshd"]) {
+        return;
+    }
     use tagsmith_testkit::git::{git, SshServer};
     let server = SshServer::start();
     let (remote, work) = example_remote();
@@ -494,6 +497,9 @@ fn pushes_over_ssh_with_credentials_from_the_environment() {
 
 #[test]
 fn pushes_over_http_with_a_token_from_the_environment() {
+    if tagsmith_testkit::tools::missing(&["lighttpd"]) {
+        return;
+    }
     use tagsmith_testkit::git::{git, HttpGitServer};
     let (remote, work) = example_remote();
     let base = remote.path.parent().expect("parent").to_path_buf();

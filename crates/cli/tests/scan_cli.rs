@@ -14,6 +14,9 @@ fn tagsmith(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn scans_a_real_registry() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     registry.seed(
         "team/app",
@@ -74,6 +77,9 @@ fn snapshot_and_errors() {
 
 #[test]
 fn docker_config_credentials_and_refusals() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start_with_auth("robot", "cli-s3cret");
     registry.seed("team/private", &["2.0.0".into(), "2.1.0".into()]);
     let image = format!("{}/team/private", registry.host);

@@ -218,6 +218,9 @@ fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
 
 #[test]
 fn signed_commits_verify_with_git_and_gpg() {
+    if tagsmith_testkit::tools::missing(&["gpg"]) {
+        return;
+    }
     let (home, armored) = gpg_key("s3cret");
     let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
     let work = remote.clone_to("work");
@@ -279,6 +282,9 @@ fn signed_commits_verify_with_git_and_gpg() {
 
 #[test]
 fn wrong_passphrase_and_garbage_keys_are_refused_up_front() {
+    if tagsmith_testkit::tools::missing(&["gpg"]) {
+        return;
+    }
     let (_home, armored) = gpg_key("right");
     let err =
         SigningKey::from_armored(&armored, Some(Secret::new("not-the-one-9"))).expect_err("wrong");

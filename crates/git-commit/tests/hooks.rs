@@ -97,6 +97,9 @@ fn a_hook_rejection_over_git_daemon_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_over_ssh_reports_its_message_without_retry() {
+    if tagsmith_testkit::tools::missing(&["sshd"]) {
+        return;
+    }
     let server = SshServer::start();
     let remote = remote();
     remote.reject_pushes(POLICY);
@@ -115,6 +118,9 @@ fn a_hook_rejection_over_ssh_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_over_http_reports_its_message_without_retry() {
+    if tagsmith_testkit::tools::missing(&["lighttpd"]) {
+        return;
+    }
     let remote = remote();
     remote.reject_pushes(POLICY);
     let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
@@ -170,6 +176,9 @@ fn server_hooks_run_for_plain_path_and_file_url_pushes() {
 
 #[test]
 fn a_hooks_message_never_carries_the_push_credentials() {
+    if tagsmith_testkit::tools::missing(&["lighttpd"]) {
+        return;
+    }
     let remote = remote();
     remote.reject_pushes("denied for bot:t0ken-42 at http://bot:t0ken-42@127.0.0.1/x");
     let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
@@ -189,6 +198,9 @@ fn a_hooks_message_never_carries_the_push_credentials() {
 
 #[test]
 fn fetch_and_clone_errors_never_carry_credentials_from_the_url() {
+    if tagsmith_testkit::tools::missing(&["lighttpd"]) {
+        return;
+    }
     let remote = remote();
     let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -17,6 +17,9 @@ fn basic(password: &str) -> GitAuth {
 
 #[test]
 fn push_over_http_with_basic_auth() {
+    if tagsmith_testkit::tools::missing(&["lighttpd"]) {
+        return;
+    }
     let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
     let base = remote.path.parent().expect("parent").to_path_buf();
     let server = HttpGitServer::start(&base, "bot", "t0ken");
@@ -96,6 +99,9 @@ fn push_over_http_with_basic_auth() {
 
 #[test]
 fn a_push_branch_is_built_in_a_temporary_repository_over_http() {
+    if tagsmith_testkit::tools::missing(&["lighttpd"]) {
+        return;
+    }
     let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
     let base = remote.path.parent().expect("parent").to_path_buf();
     let server = HttpGitServer::start(&base, "bot", "t0ken");

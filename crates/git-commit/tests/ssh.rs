@@ -26,6 +26,9 @@ fn auth(server: &SshServer, known_hosts: String, in_memory: bool) -> GitAuth {
 
 #[test]
 fn push_over_ssh_with_a_key_file_and_in_memory_key() {
+    if tagsmith_testkit::tools::missing(&["sshd"]) {
+        return;
+    }
     let server = SshServer::start();
     let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);
     let url = server.url(&remote.path);
@@ -63,6 +66,9 @@ fn push_over_ssh_with_a_key_file_and_in_memory_key() {
 
 #[test]
 fn unknown_host_keys_fail_closed() {
+    if tagsmith_testkit::tools::missing(&["sshd"]) {
+        return;
+    }
     let server = SshServer::start();
     let remote = BareRemote::with_files(&[("app.yaml", "x\n")]);
     let url = server.url(&remote.path);
@@ -92,6 +98,9 @@ fn unknown_host_keys_fail_closed() {
 
 #[test]
 fn a_push_branch_is_built_in_a_temporary_repository_over_ssh() {
+    if tagsmith_testkit::tools::missing(&["sshd"]) {
+        return;
+    }
     use tagsmith_testkit::git::git;
     let server = SshServer::start();
     let remote = BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")]);

@@ -92,6 +92,9 @@ fn vectors_render_as_expected() {
 
 #[test]
 fn renders_like_go_with_fluxs_types() {
+    if tagsmith_testkit::tools::missing(&["go"]) {
+        return;
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/go/flux-template");
     let tmp = tempfile::tempdir().expect("tempdir");
     let bin = tagsmith_testkit::tools::go_build(&src, tmp.path(), "flux-template");

@@ -88,6 +88,9 @@ fn a_comment_after_a_flow_collection_sets_nothing_inside_it() {
 
 #[test]
 fn flow_collection_comments_match_fluxs_setter() {
+    if tagsmith_testkit::tools::missing(&["go"]) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/go/flux-setter");
     let harness = tagsmith_testkit::tools::go_build(&src, tmp.path(), "flux-setter");

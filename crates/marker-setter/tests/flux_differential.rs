@@ -32,6 +32,9 @@ type Key = (String, String, String, String);
 
 #[test]
 fn changed_scalars_equal_fluxs() {
+    if tagsmith_testkit::tools::missing(&["go"]) {
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let harness = build_harness(tmp.path());
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/setter/golden");

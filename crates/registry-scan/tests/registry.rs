@@ -40,6 +40,9 @@ fn insecure(credentials: Credentials) -> OciTagSource {
 
 #[test]
 fn lists_thousands_of_tags_from_a_real_registry() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     let mut tags: Vec<String> = (0..3000)
         .map(|i| format!("1.{}.{}", i / 100, i % 100))
@@ -65,6 +68,9 @@ fn lists_thousands_of_tags_from_a_real_registry() {
 
 #[test]
 fn basic_auth_and_docker_config() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start_with_auth("robot", "s3cret-pass");
     registry.seed("team/private", &["1.0.0".to_string(), "1.1.0".to_string()]);
     let image = format!("{}/team/private", registry.host);
@@ -112,6 +118,9 @@ fn basic_auth_and_docker_config() {
 
 #[test]
 fn unknown_repository_is_not_found() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     let rt = runtime();
     let err = rt
@@ -263,6 +272,9 @@ fn slow_and_truncated_answers_fail_clearly() {
 
 #[test]
 fn many_images_concurrently_each_with_its_own_result() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     for i in 0..5 {
         registry.seed(
@@ -514,6 +526,9 @@ fn bad_ca_bundle_is_a_config_error() {
 
 #[test]
 fn digest_of_a_multi_arch_image_is_the_index_digest() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     let (index_digest, platform_digest) = registry.seed_index("team/multi", "2.0.0");
     assert_ne!(index_digest, platform_digest);

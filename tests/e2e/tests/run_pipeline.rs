@@ -72,6 +72,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn one_correct_commit_then_none() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     let tags: Vec<String> = [
         "0.9.0",
@@ -137,6 +140,9 @@ fn one_correct_commit_then_none() {
 
 #[test]
 fn a_failing_registry_leaves_a_reported_stale_policy() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     registry.seed("team/checkout", &["1.0.0".to_string(), "1.2.0".to_string()]);
     let host = registry.host.clone();
@@ -171,6 +177,9 @@ fn a_failing_registry_leaves_a_reported_stale_policy() {
 
 #[test]
 fn digest_reflection_writes_the_resolved_digest() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     let digest = registry.seed("team/checkout", &["1.0.0".to_string(), "1.2.0".to_string()]);
     let flux = flux_objects(&registry.host).replace(
@@ -200,6 +209,9 @@ fn digest_reflection_writes_the_resolved_digest() {
 
 #[test]
 fn a_config_file_outside_the_tree_drives_the_run() {
+    if tagsmith_testkit::tools::missing(&["docker-registry"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     registry.seed("team/checkout", &["1.0.0".to_string(), "1.3.0".to_string()]);
     let remote = BareRemote::with_files(&[("apps/checkout.yaml", &manifest(&registry.host))]);
@@ -226,6 +238,9 @@ fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
 
 #[test]
 fn signing_key_from_the_secrets_dir_signs_the_commit() {
+    if tagsmith_testkit::tools::missing(&["docker-registry", "gpg"]) {
+        return;
+    }
     let registry = LocalRegistry::start();
     registry.seed("team/checkout", &["1.0.0".to_string(), "1.5.0".to_string()]);
     let flux = flux_objects(&registry.host).replace(

@@ -1,9 +1,10 @@
 //! Finding the external programs the harnesses start.
 //!
-//! Two conventions. [`require`] fails the test when a Debian package is missing. Components
-//! that `make setup-tools` builds (kube-apiserver, Flux's CRDs, the `flux` CLI: minutes of
-//! Go builds) go through [`real_or_skip`]: without them a test prints one `skipped:` line and
-//! returns early, except where `TAGSMITH_REQUIRE_REAL=1` (CI) makes the absence a failure.
+//! One convention for real components that may be missing: a test checks for them first
+//! ([`missing`] for programs, [`real_or_skip`] for what `make setup-tools` builds) and,
+//! without them, prints one `skipped:` line and returns early, except where
+//! `TAGSMITH_REQUIRE_REAL=1` (CI) makes the absence a failure. [`require`] is what the
+//! harnesses call once past that check.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,6 +45,15 @@ pub fn real_or_skip(what: &str) -> Option<PathBuf> {
     // a passing test's eprintln! output, and a skip must show in every run's log.
     let _ = writeln!(std::io::stderr().lock(), "{message}");
     None
+}
+
+/// For a test that needs Debian packages `make setup` installs (docker-registry, sshd,
+/// lighttpd, gpg) or the Go toolchain: `true` when one is missing, after one line
+/// `skipped: <name> is not installed (run make setup)`, so the test returns early:
+/// `if tools::missing(&["docker-registry"]) { return; }`. With `TAGSMITH_REQUIRE_REAL=1`
+/// (CI) a missing one panics instead: CI never skips.
+pub fn missing(programs: &[&str]) -> bool {
+    programs.iter().any(|p| real_or_skip(p).is_none())
 }
 
 /// Finds `name` on `PATH` or in the usual sbin folders (sshd, docker-registry live there).
