@@ -15,21 +15,8 @@ fn example() -> (tempfile::TempDir, std::path::PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("repo");
-    copy_dir(&root.join("gitops"), &copy);
+    tagsmith_testkit::fs::copy_tree(&root.join("gitops"), &copy);
     (dir, root.join("tags.snapshot.yaml"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).expect("copy");
-        }
-    }
 }
 
 #[test]

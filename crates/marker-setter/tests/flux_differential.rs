@@ -15,19 +15,6 @@ fn build_harness(out: &Path) -> PathBuf {
     tagsmith_testkit::tools::go_build(&src, out, "flux-setter")
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let dest = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&dest).expect("mkdir");
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).expect("copy");
-        }
-    }
-}
-
 type Key = (String, String, String, String);
 
 #[test]
@@ -66,7 +53,7 @@ fn changed_scalars_equal_fluxs() {
         .expect("policies");
         let work = tmp.path().join(&name);
         std::fs::create_dir_all(&work).expect("mkdir");
-        copy_tree(&case.join("input"), &work);
+        tagsmith_testkit::fs::copy_tree(&case.join("input"), &work);
 
         let out = Command::new(&harness)
             .arg("-policies")

@@ -34,26 +34,13 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 /// A Gitea repository holding the example fleet, whose automation pushes to
 /// `tagsmith/images`; returns its `owner/name` and a checkout to run in.
 fn fleet(gitea: &Gitea, name: &str, dir: &Path) -> (String, PathBuf) {
     let repo = gitea.create_repo(name);
     let work = dir.join(name);
     git(dir, &["clone", "-q", &gitea.git_url(&repo), name]);
-    copy_dir(&examples().join("gitops"), &work);
+    tagsmith_testkit::fs::copy_tree(&examples().join("gitops"), &work);
     let automation = work.join("clusters/prod/image-automation.yaml");
     let text = std::fs::read_to_string(&automation).unwrap();
     std::fs::write(
