@@ -287,14 +287,11 @@ fn print_text(report: &RunReport) -> anyhow::Result<()> {
         }
         // Setter paths are relative to update.path (as Flux's FileChanges keys); people
         // read them from the repository root.
-        let prefix = a.update_path.trim_start_matches("./").trim_matches('/');
-        let shown = a.result.warnings.iter().map(|w| {
-            if prefix.is_empty() || prefix == "." {
-                w.to_string()
-            } else {
-                format!("{prefix}/{w}")
-            }
-        });
+        let shown = a
+            .result
+            .warnings
+            .iter()
+            .map(|w| tagsmith::run::report::from_repo_root(&a.update_path, &w.to_string()));
         for w in tagsmith::run::report::fold_repeats(shown) {
             warn_line("warning", &w);
         }

@@ -92,18 +92,10 @@ fn body(
     selections: &Selections,
     update: &BranchUpdate<'_>,
 ) -> String {
-    let prefix = automation
-        .update_path
-        .trim_start_matches("./")
-        .trim_matches('/');
     let mut changes = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     for (file, _, change) in update.result.changes() {
-        let path = if prefix.is_empty() || prefix == "." {
-            file.path.clone()
-        } else {
-            format!("{prefix}/{}", file.path)
-        };
+        let path = super::report::from_repo_root(&automation.update_path, &file.path);
         // The setter names `ns:name[:field]`; the policy is `ns:name`.
         let key: String = change
             .setter

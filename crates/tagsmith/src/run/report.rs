@@ -217,6 +217,23 @@ impl RunReport {
     }
 }
 
+/// `relative` (a path the setter reports relative to `update_path`, as Flux's
+/// `FileChanges` keys are) as people read it, from the repository root.
+///
+/// ```
+/// use tagsmith::run::report::from_repo_root;
+/// assert_eq!(from_repo_root("./apps/", "web/deploy.yaml"), "apps/web/deploy.yaml");
+/// assert_eq!(from_repo_root(".", "deploy.yaml"), "deploy.yaml");
+/// ```
+pub fn from_repo_root(update_path: &str, relative: &str) -> String {
+    let prefix = update_path.trim_start_matches("./").trim_matches('/');
+    if prefix.is_empty() || prefix == "." {
+        relative.to_string()
+    } else {
+        format!("{prefix}/{relative}")
+    }
+}
+
 /// Folds repeated lines into one, with a count: `warning (x3)`.
 pub fn fold_repeats(lines: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<(String, usize)> = Vec::new();

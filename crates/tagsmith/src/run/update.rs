@@ -65,12 +65,14 @@ pub fn message_template(
 
 /// The setter's diff names files relative to `update.path`; show them from the repo root.
 fn prefix_diff(diff: &str, update_path: &str) -> String {
-    let prefix = update_path.trim_start_matches("./").trim_matches('/');
-    if prefix.is_empty() || prefix == "." {
-        return diff.to_string();
-    }
-    diff.replace("--- a/", &format!("--- a/{prefix}/"))
-        .replace("+++ b/", &format!("+++ b/{prefix}/"))
+    diff.replace(
+        "--- a/",
+        &format!("--- a/{}", super::report::from_repo_root(update_path, "")),
+    )
+    .replace(
+        "+++ b/",
+        &format!("+++ b/{}", super::report::from_repo_root(update_path, "")),
+    )
 }
 
 /// One record per change for the commit template: `.Changed.FileChanges` keys are relative
