@@ -45,6 +45,18 @@ def error_kinds() -> list[dict]:
     return json.loads(_native.error_kinds())
 
 
+def family_prefix(family: str) -> str:
+    """The prefix of a family's own class for a shared code (`RegistryNotFoundError`)."""
+    return "Registry" if family == "scan" else pascal(family)
+
+
+def not_builtin(name: str) -> str:
+    """A class name that does not shadow a Python builtin (`TimeoutError`)."""
+    import builtins
+
+    return f"Tagsmith{name}" if hasattr(builtins, name) else name
+
+
 def error_classes(kinds: list[dict]) -> list[tuple[str, list[str]]]:
     """(class name, base names) in definition order, by the native module's rules: a class
     per family, a class per code under its family, and for a code several families raise a
@@ -54,16 +66,20 @@ def error_classes(kinds: list[dict]) -> list[tuple[str, list[str]]]:
     defined = {name for name, _ in out}
     for k in raised:
         family, code = k["family"], k["code"]
-        own = f"{pascal(code)}Error"
+        own = not_builtin(f"{pascal(code)}Error")
         if own == f"{pascal(family)}Error":
             continue
         if sum(1 for o in raised if o["code"] == code) > 1:
             if own not in defined:
                 out.append((own, ["TagsmithError"]))
                 defined.add(own)
-            out.append((f"{pascal(family)}{pascal(code)}Error", [f"{pascal(family)}Error", own]))
+            out.append((f"{family_prefix(family)}{pascal(code)}Error", [f"{pascal(family)}Error", own]))
         else:
             out.append((own, [f"{pascal(family)}Error"]))
+    names = [name for name, _ in out]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise SystemExit(f"two error classes with one name: {duplicated}")
     return out
 
 

@@ -29,6 +29,27 @@ static CLASSES: pyo3::sync::PyOnceLock<Py<PyDict>> = pyo3::sync::PyOnceLock::new
 /// The families whose errors are raised (object errors are report entries, not exceptions).
 const RAISED_FAMILIES: [&str; 6] = ["policy", "setter", "scan", "git", "forge", "run"];
 
+/// The prefix of a family's own class for a code several families share:
+/// `not_found` from the scan crate is `RegistryNotFoundError` (and `timeout` is
+/// `RegistryTimeoutError`, apart from the `scan_timeout` code's `ScanTimeoutError`).
+fn family_prefix(family: &str) -> String {
+    match family {
+        "scan" => "Registry".to_string(),
+        other => camel(other),
+    }
+}
+
+/// A class name that does not shadow one of Python's builtins (`TimeoutError`) under
+/// `from tagsmith import *`.
+fn not_builtin(py: Python<'_>, name: String) -> PyResult<String> {
+    let builtins = py.import("builtins")?;
+    Ok(if builtins.hasattr(name.as_str())? {
+        format!("Tagsmith{name}")
+    } else {
+        name
+    })
+}
+
 fn camel(snake: &str) -> String {
     snake
         .split('_')
@@ -72,22 +93,29 @@ fn build_classes<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyDict>, Bound<'p
     let by_code = PyDict::new(py);
     let base = py.get_type::<TagsmithError>().into_any();
     by_name.set_item("TagsmithError", &base)?;
+    // Two codes with one class name would hide one of them: refuse at import.
+    let define =
+        |name: &str, bases: &[Bound<'py, PyAny>], doc: String| -> PyResult<Bound<'py, PyAny>> {
+            if by_name.contains(name)? {
+                return Err(PyTypeError::new_err(format!(
+                    "two error classes named {name}"
+                )));
+            }
+            let class = new_class(py, name, bases, &doc)?;
+            by_name.set_item(name, &class)?;
+            Ok(class)
+        };
     for family in RAISED_FAMILIES {
         let name = format!("{}Error", camel(family));
-        let class = new_class(
-            py,
-            &name,
-            std::slice::from_ref(&base),
-            &format!("Errors of tagsmith's {family} crate."),
-        )?;
+        let doc = format!("Errors of tagsmith's {family} crate.");
+        let class = define(&name, std::slice::from_ref(&base), doc)?;
         registry.set_item(family, &class)?;
-        by_name.set_item(name, class)?;
     }
     for kind in &kinds {
         let family_class = registry
             .get_item(kind.family)?
             .ok_or_else(|| PyTypeError::new_err("family"))?;
-        let own = format!("{}Error", camel(kind.code));
+        let own = not_builtin(py, format!("{}Error", camel(kind.code)))?;
         let shared = kinds.iter().filter(|k| k.code == kind.code).count() > 1;
         let class = if own == format!("{}Error", camel(kind.family)) {
             // `git` in the git family: the family's class itself.
@@ -96,38 +124,21 @@ fn build_classes<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyDict>, Bound<'p
             let common = match by_name.get_item(&own)? {
                 Some(c) => c,
                 None => {
-                    let c = new_class(
-                        py,
-                        &own,
-                        std::slice::from_ref(&base),
-                        &format!(
-                            "code `{}`, whichever part of tagsmith reports it.",
-                            kind.code
-                        ),
-                    )?;
-                    by_name.set_item(&own, &c)?;
+                    let doc = format!(
+                        "code `{}`, whichever part of tagsmith reports it.",
+                        kind.code
+                    );
+                    let c = define(&own, std::slice::from_ref(&base), doc)?;
                     by_code.set_item(kind.code, &c)?;
                     c
                 }
             };
-            let name = format!("{}{}Error", camel(kind.family), camel(kind.code));
-            let class = new_class(
-                py,
-                &name,
-                &[family_class, common],
-                &format!("code `{}` from the {} crate.", kind.code, kind.family),
-            )?;
-            by_name.set_item(name, &class)?;
-            class
+            let name = format!("{}{}Error", family_prefix(kind.family), camel(kind.code));
+            let doc = format!("code `{}` from the {} crate.", kind.code, kind.family);
+            define(&name, &[family_class, common], doc)?
         } else {
-            let class = new_class(
-                py,
-                &own,
-                &[family_class],
-                &format!("code `{}` ({} crate).", kind.code, kind.family),
-            )?;
-            by_name.set_item(&own, &class)?;
-            class
+            let doc = format!("code `{}` ({} crate).", kind.code, kind.family);
+            define(&own, &[family_class], doc)?
         };
         if !shared {
             by_code.set_item(kind.code, &class)?;

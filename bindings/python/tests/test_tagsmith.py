@@ -263,6 +263,14 @@ def test_every_error_code_has_its_class_and_the_stubs_list_them():
         cls = tagsmith.ERRORS_BY_CODE.get(k["code"], tagsmith.GitError)
         assert issubclass(cls, tagsmith.TagsmithError), k
     stub = ast.parse((ROOT / "bindings/python/python/tagsmith/__init__.pyi").read_text())
+    stub_names = [n.name for n in stub.body if isinstance(n, ast.ClassDef)]
+    assert len(stub_names) == len(set(stub_names)), "a class name twice in the stubs"
+    # Every code has its own class, and none shadows a Python builtin.
+    import builtins
+
+    assert not any(hasattr(builtins, name) for name in tagsmith._native.EXCEPTIONS if name != "TagsmithError")
+    assert tagsmith.RegistryTimeoutError is not tagsmith.ScanTimeoutError
+    assert issubclass(tagsmith.RegistryTimeoutError, tagsmith.TagsmithTimeoutError)
     stub_classes = {
         node.name: [b.id for b in node.bases]
         for node in stub.body

@@ -1,9 +1,11 @@
 //! Listing the tags of container images, as Flux's `ImageRepository` does.
 //!
 //! A [`TagSource`] lists tags and resolves digests. [`OciTagSource`] talks to registries
-//! through `oci-client` (basic/bearer/Docker-config auth, digests) and follows tag pages
-//! itself (`Link` headers, `Retry-After`, 429/5xx/timeout retries with bounded backoff);
-//! [`SnapshotTagSource`] reads a file, so everything runs offline. [`scan`] applies the
+//! with one HTTP client of ours (basic, bearer and Docker-config auth, tag pages with `Link`
+//! headers, `Retry-After`, 429/5xx/timeout retries with bounded backoff, digests), every
+//! scan under a deadline and every body under a cap; `oci-client` parses references.
+//! [`SnapshotTagSource`] reads a file, so everything runs offline; [`CachedTagSource`]
+//! keeps listings between runs. [`scan`] applies the
 //! exclusion list and fills a [`ScanResult`] like Flux's `status.lastScanResult`;
 //! [`scan_many`] scans many images with a concurrency limit. Errors are one
 //! [`ScanError`] with a stable [`ScanError::code`]; secrets print `<redacted>`.

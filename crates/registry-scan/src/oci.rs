@@ -467,25 +467,37 @@ impl OciTagSource {
     /// The credentials for `target`; a Docker config (and the credential helper it may
     /// run) is read on the blocking pool so that the deadline can still end the scan.
     async fn credentials(&self, target: &Target) -> Result<Credentials, ScanError> {
-        match &self.options.credentials {
+        // A Docker config may name a credential helper, a process that can take its time:
+        // read it on the blocking pool, so the scan's deadline can still end the scan.
+        let registry = target.host.clone();
+        let (shown, lookup): (
+            String,
+            Box<dyn FnOnce() -> Result<Credentials, ScanError> + Send>,
+        ) = match &self.options.credentials {
             Credentials::DockerConfig(path) => {
                 let path = path.clone();
-                let shown = path.display().to_string();
-                let registry = target.host.clone();
-                tokio::task::spawn_blocking(move || credentials_for(&path, &registry))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(ScanError::Config {
-                            path: shown,
-                            message: format!("reading the credentials failed: {e}"),
-                        })
-                    })
+                (
+                    path.display().to_string(),
+                    Box::new(move || credentials_for(&path, &registry)),
+                )
             }
             Credentials::DockerConfigJson { source, json } => {
-                credentials_from_json(source, json.expose(), &target.host)
+                let (source, json) = (source.clone(), json.clone());
+                (
+                    source.clone(),
+                    Box::new(move || credentials_from_json(&source, json.expose(), &registry)),
+                )
             }
-            other => Ok(other.clone()),
-        }
+            other => return Ok(other.clone()),
+        };
+        tokio::task::spawn_blocking(lookup)
+            .await
+            .unwrap_or_else(|e| {
+                Err(ScanError::Config {
+                    path: shown,
+                    message: format!("reading the credentials failed: {e}"),
+                })
+            })
     }
 
     /// The cached authorization of `target`, or a fresh one; `true` when fresh.
