@@ -2,22 +2,14 @@
 //! whatever the transport: a plain path, `file://`, git daemon, sshd and smart HTTP. A
 //! rejection is not a race: no retry, and the local commit is undone.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{bot, to_branch, write_app};
+use std::path::Path;
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, CommitOptions, GitAuth, GitError, KeySource, PushOutcome,
-    PushTarget, Repository, Secret, Signature,
+    commit_and_push, GitAuth, GitError, KeySource, PushOutcome, PushTarget, Repository, Secret,
 };
 use tagsmith_testkit::git::{git, BareRemote, GitDaemon, HttpGitServer, SshServer};
-
-fn bot() -> CommitOptions {
-    CommitOptions {
-        author: Signature {
-            name: "image-bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    }
-}
 
 const POLICY: &str = "policy: main is protected, open a merge request";
 
@@ -31,11 +23,7 @@ fn push_once(repo: &Repository, target: &PushTarget) -> (Result<PushOutcome, Git
     let mut calls = 0;
     let result = commit_and_push(repo, &bot(), target, "origin", 3, &mut |d: &Path| {
         calls += 1;
-        std::fs::write(d.join("app.yaml"), "image: app:1.1.0\n")?;
-        Ok(ApplyOutcome {
-            changed_files: vec![PathBuf::from("app.yaml")],
-            message: "Update app".into(),
-        })
+        write_app(d, "image: app:1.1.0\n", "Update app")
     });
     (result, calls)
 }
@@ -141,10 +129,7 @@ fn a_hook_rejection_of_a_separate_push_branch_is_reported_too() {
     remote.reject_pushes(POLICY);
     let work = remote.clone_path_to("work");
     let repo = Repository::open(&work).expect("open");
-    let target = PushTarget {
-        branch: Some("auto".into()),
-        ..Default::default()
-    };
+    let target = to_branch("auto");
     let (result, calls) = push_once(&repo, &target);
     let err = result.expect_err("the hook refuses");
     assert_eq!(err.code(), "push_rejected", "{err}");

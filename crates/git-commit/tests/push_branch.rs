@@ -1,49 +1,12 @@
 //! The user's work is never lost or published, and a separate push branch is rebuilt on
 //! the remote base with a lease (Flux's `GitForcePushBranch`), against real bare remotes.
 
+mod common;
+
+use common::{bot, set_version, to_branch, FILES};
 use std::path::{Path, PathBuf};
-use tagsmith_git_commit::{
-    commit_and_push, ApplyError, ApplyOutcome, BranchState, CommitOptions, PushOutcome, PushTarget,
-    Repository, Signature,
-};
+use tagsmith_git_commit::{commit_and_push, BranchState, PushOutcome, PushTarget, Repository};
 use tagsmith_testkit::git::{git, BareRemote};
-
-fn bot() -> CommitOptions {
-    CommitOptions {
-        author: Signature {
-            name: "image-bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    }
-}
-
-const FILES: &[(&str, &str)] = &[
-    ("apps/app.yaml", "image: reg.example.com/app:1.0.0\n"),
-    ("apps/other.yaml", "untouched: true\n"),
-];
-
-/// The setter: sets the app's version in `apps/app.yaml`, whatever it was.
-fn set_version(dir: &Path, version: &str) -> Result<ApplyOutcome, ApplyError> {
-    let file = dir.join("apps/app.yaml");
-    let old = std::fs::read_to_string(&file)?;
-    let new = format!("image: reg.example.com/app:{version}\n");
-    if new == old {
-        return Ok(ApplyOutcome::default());
-    }
-    std::fs::write(&file, new)?;
-    Ok(ApplyOutcome {
-        changed_files: vec![PathBuf::from("apps/app.yaml")],
-        message: format!("Update app to {version}"),
-    })
-}
-
-fn to_branch(branch: &str) -> PushTarget {
-    PushTarget {
-        branch: Some(branch.into()),
-        ..Default::default()
-    }
-}
 
 fn push_version(
     repo: &Repository,
