@@ -219,34 +219,15 @@ fn flux_get_image_policy_prints_the_latest_tag_and_ready_written_in_status() {
 /// This test plays the controller: it answers the annotation with that status.
 #[test]
 fn flux_reconcile_image_repository_returns_once_status_handles_the_request() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some(PendingReconcile {
+        kube,
+        path,
+        annotated,
+        mut flux,
+    }) = pending_reconcile("20s")
+    else {
         return;
     };
-    kube.create_namespace("apps");
-    let repository = kube.apply(REPOSITORY).remove(0);
-    let path = kube.path_of(&repository);
-    let Some(mut command) = kube.flux_command() else {
-        return;
-    };
-    let mut flux = command
-        .args([
-            "reconcile",
-            "image",
-            "repository",
-            "podinfo",
-            "-n",
-            "apps",
-            "--timeout",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
-        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
-    });
     let requested = annotated["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
         .as_str()
         .unwrap()
@@ -282,33 +263,15 @@ fn flux_reconcile_image_repository_returns_once_status_handles_the_request() {
 /// the CLI takes the status for an older run and waits until its timeout.
 #[test]
 fn flux_reconcile_image_repository_waits_for_last_handled_reconcile_at() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some(PendingReconcile {
+        kube,
+        path,
+        annotated,
+        mut flux,
+    }) = pending_reconcile("6s")
+    else {
         return;
     };
-    kube.create_namespace("apps");
-    let repository = kube.apply(REPOSITORY).remove(0);
-    let path = kube.path_of(&repository);
-    let Some(mut command) = kube.flux_command() else {
-        return;
-    };
-    let mut flux = command
-        .args([
-            "reconcile",
-            "image",
-            "repository",
-            "podinfo",
-            "-n",
-            "apps",
-            "--timeout",
-            "6s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
-        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
-    });
     kube.patch_status(
         &path,
         &json!({
@@ -328,33 +291,15 @@ fn flux_reconcile_image_repository_waits_for_last_handled_reconcile_at() {
 /// until its timeout: kstatus calls that InProgress).
 #[test]
 fn flux_reconcile_image_repository_fails_when_status_reports_stalled() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some(PendingReconcile {
+        kube,
+        path,
+        annotated,
+        mut flux,
+    }) = pending_reconcile("20s")
+    else {
         return;
     };
-    kube.create_namespace("apps");
-    let repository = kube.apply(REPOSITORY).remove(0);
-    let path = kube.path_of(&repository);
-    let Some(mut command) = kube.flux_command() else {
-        return;
-    };
-    let mut flux = command
-        .args([
-            "reconcile",
-            "image",
-            "repository",
-            "podinfo",
-            "-n",
-            "apps",
-            "--timeout",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
-        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
-    });
     let message = "image '127.0.0.1:5000/podinfo:6.5.1' should not include a tag; remove ':6.5.1'";
     let mut stalled = ready("True", "ImageURLInvalid", message);
     stalled["type"] = json!("Stalled");
@@ -417,6 +362,50 @@ fn service_account_user_may_do_what_its_rules_allow_and_nothing_else() {
     };
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("podinfo"), "{}", out.stdout);
+}
+
+/// Where the reconcile tests start: the apiserver holding the ImageRepository `podinfo`, and
+/// `flux reconcile image repository podinfo` running against it, seen to have asked for a
+/// reconcile (`annotated` carries its annotation) and waiting for the status to answer.
+struct PendingReconcile {
+    kube: KubeApiServer,
+    path: String,
+    annotated: Value,
+    flux: std::process::Child,
+}
+
+/// Starts a [`PendingReconcile`] whose CLI gives up after `timeout`; `None` (the test is
+/// skipped) where the apiserver or the CLI is missing.
+fn pending_reconcile(timeout: &str) -> Option<PendingReconcile> {
+    let kube = KubeApiServer::start()?;
+    kube.create_namespace("apps");
+    let repository = kube.apply(REPOSITORY).remove(0);
+    let path = kube.path_of(&repository);
+    let flux = kube
+        .flux_command()?
+        .args([
+            "reconcile",
+            "image",
+            "repository",
+            "podinfo",
+            "-n",
+            "apps",
+            "--timeout",
+            timeout,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
+        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
+    });
+    Some(PendingReconcile {
+        kube,
+        path,
+        annotated,
+        flux,
+    })
 }
 
 /// The cells of a row of Flux's tables: padded with spaces, separated by tabs, and a row
