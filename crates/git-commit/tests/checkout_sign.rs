@@ -4,7 +4,7 @@
 mod common;
 
 use common::{bot, to_branch, write_app};
-use std::process::Command;
+use std::process::{Command, Output};
 use tagsmith_git_commit::{
     commit_and_push, CheckoutRef, CloneOptions, PushOutcome, PushTarget, Repository, Secret,
     SigningKey,
@@ -189,6 +189,16 @@ fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
     tagsmith_testkit::tools::gpg_secret_key("Image Bot <bot@example.com>", passphrase)
 }
 
+/// `git verify-commit -v` of `commit` in `remote`, with the keys of GnuPG home `home`.
+fn verify_commit(home: &tempfile::TempDir, remote: &BareRemote, commit: &str) -> Output {
+    Command::new(require("git"))
+        .env("GNUPGHOME", home.path())
+        .args(["verify-commit", "-v", commit])
+        .current_dir(&remote.path)
+        .output()
+        .expect("git verify-commit")
+}
+
 #[test]
 fn signed_commits_verify_with_git_and_gpg() {
     if tagsmith_testkit::tools::missing(&["gpg"]) {
@@ -213,12 +223,7 @@ fn signed_commits_verify_with_git_and_gpg() {
         panic!("expected a push, got {outcome:?}");
     };
     assert_eq!(git(&remote.path, &["rev-parse", "main"]).trim(), commit);
-    let verify = Command::new(require("git"))
-        .env("GNUPGHOME", home.path())
-        .args(["verify-commit", "-v", &commit])
-        .current_dir(&remote.path)
-        .output()
-        .expect("git verify-commit");
+    let verify = verify_commit(&home, &remote, &commit);
     assert!(
         verify.status.success(),
         "git verify-commit failed: {}",
@@ -237,12 +242,7 @@ fn signed_commits_verify_with_git_and_gpg() {
     let PushOutcome::Pushed { commit, .. } = outcome else {
         panic!("expected a push, got {outcome:?}");
     };
-    let verify = Command::new(require("git"))
-        .env("GNUPGHOME", home.path())
-        .args(["verify-commit", "-v", &commit])
-        .current_dir(&remote.path)
-        .output()
-        .expect("git verify-commit");
+    let verify = verify_commit(&home, &remote, &commit);
     assert!(
         verify.status.success(),
         "git verify-commit failed: {}",

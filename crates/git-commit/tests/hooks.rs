@@ -17,6 +17,13 @@ fn remote() -> BareRemote {
     BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")])
 }
 
+/// A remote whose pre-receive hook refuses every push with [`POLICY`].
+fn rejecting_remote() -> BareRemote {
+    let remote = remote();
+    remote.reject_pushes(POLICY);
+    remote
+}
+
 /// Pushes one change to `target` and returns the result and how often the change was
 /// applied.
 fn push_once(repo: &Repository, target: &PushTarget) -> (Result<PushOutcome, GitError>, u32) {
@@ -53,8 +60,7 @@ fn assert_rejected_with_message(remote: &BareRemote, repo: &Repository, work: &P
 
 #[test]
 fn a_hook_rejection_over_a_plain_path_reports_its_message_without_retry() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let work = remote.clone_path_to("work");
     let url = git(&work, &["remote", "get-url", "origin"]);
     assert!(url.starts_with('/'), "a plain path: {url}");
@@ -64,8 +70,7 @@ fn a_hook_rejection_over_a_plain_path_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_over_file_url_reports_its_message_without_retry() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let work = remote.clone_to("work");
     let repo = Repository::open(&work).expect("open");
     assert_rejected_with_message(&remote, &repo, &work);
@@ -73,8 +78,7 @@ fn a_hook_rejection_over_file_url_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_over_git_daemon_reports_its_message_without_retry() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let daemon = GitDaemon::start(remote.base());
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = tmp.path().join("w");
@@ -89,8 +93,7 @@ fn a_hook_rejection_over_ssh_reports_its_message_without_retry() {
         return;
     }
     let server = SshServer::start();
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = tmp.path().join("w");
     let auth = GitAuth::SshKey {
@@ -109,8 +112,7 @@ fn a_hook_rejection_over_http_reports_its_message_without_retry() {
     if tagsmith_testkit::tools::missing(&["lighttpd"]) {
         return;
     }
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = tmp.path().join("w");
@@ -125,8 +127,7 @@ fn a_hook_rejection_over_http_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_of_a_separate_push_branch_is_reported_too() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let work = remote.clone_path_to("work");
     let repo = Repository::open(&work).expect("open");
     let target = to_branch("auto");

@@ -2,14 +2,13 @@
 
 mod common;
 
-use common::{bot, set_version, to_branch, FILES};
+use common::{bot, fleet, set_version, to_branch, FILES};
 use tagsmith_git_commit::{commit_and_push, BranchState, PushOutcome, PushTarget, Repository};
 use tagsmith_testkit::git::{git, BareRemote, GitDaemon};
 
 #[test]
 fn commits_exactly_the_changed_file_over_file_url() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     // An uncommitted edit to a tracked file stops a push before anything is written: a
     // race would reset the branch under it.
     std::fs::write(work.join("apps/other.yaml"), "untouched: false\n").expect("write");
@@ -152,8 +151,7 @@ fn push_options_reach_the_remote() {
 
 #[test]
 fn a_racing_push_is_survived_by_reapplying_without_force() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let teammate = remote.clone_to("teammate");
     let repo = Repository::open(&work).expect("open");
     let mut calls = 0;
@@ -192,8 +190,7 @@ fn a_racing_push_is_survived_by_reapplying_without_force() {
 
 #[test]
 fn gives_up_after_bounded_races() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let teammate = remote.clone_to("teammate");
     let repo = Repository::open(&work).expect("open");
     let mut n = 0;
@@ -223,8 +220,7 @@ fn gives_up_after_bounded_races() {
 
 #[test]
 fn a_race_with_a_teammate_who_made_the_same_change_ends_in_no_commit() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let teammate = remote.clone_to("teammate");
     let repo = Repository::open(&work).expect("open");
     let mut calls = 0;

@@ -4,12 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use tagsmith_git_commit::{ApplyError, ApplyOutcome, CommitOptions, PushTarget, Signature};
+use tagsmith_testkit::git::BareRemote;
 
 /// The files of a remote with one app to update and one file no update touches.
 pub const FILES: &[(&str, &str)] = &[
     ("apps/app.yaml", "image: reg.example.com/app:1.0.0\n"),
     ("apps/other.yaml", "untouched: true\n"),
 ];
+
+/// A bare remote holding [`FILES`], and a clone of it (`file://`) to work in.
+pub fn fleet() -> (BareRemote, PathBuf) {
+    let remote = BareRemote::with_files(FILES);
+    let work = remote.clone_to("work");
+    (remote, work)
+}
 
 /// The automation's identity: author `image-bot <bot@example.com>`, no separate committer.
 pub fn bot() -> CommitOptions {
