@@ -816,15 +816,25 @@ fn a_megabyte_tag_is_refused_with_a_short_error_and_no_request() {
     assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
+/// A registry whose every tags page links to a next one, forever: the page of request
+/// `index` holds `tags(index)`, and its `Link` asks for `n` more after the last of them.
+fn endless_registry(
+    n: usize,
+    tags: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
+) -> FaultServer {
+    scripted_registry(100, move |_, index| {
+        let tags = tags(index);
+        let last = tags.last().map_or("", String::as_str);
+        let next = format!("</v2/team/app/tags/list?n={n}&last={last}>; rel=\"next\"");
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        Reply::json(200, &tags_json(&tags)).header("Link", &next)
+    })
+}
+
 #[test]
 fn endless_link_paging_stops_at_the_page_limit() {
     // Every page holds one new tag and links to the next, forever.
-    let server = scripted_registry(100, |_, index| {
-        Reply::json(200, &tags_json(&[&format!("t{index:06}")])).header(
-            "Link",
-            &format!("</v2/team/app/tags/list?n=1000&last=t{index:06}>; rel=\"next\""),
-        )
-    });
+    let server = endless_registry(1000, |index| vec![format!("t{index:06}")]);
     let source = source_with(RegistryOptions {
         max_pages: 5,
         ..RegistryOptions::default()
@@ -840,13 +850,8 @@ fn endless_link_paging_stops_at_the_page_limit() {
 
 #[test]
 fn endless_link_paging_stops_at_the_tag_limit() {
-    let server = scripted_registry(100, |_, index| {
-        let tags: Vec<String> = (0..100).map(|i| format!("t{index:04}-{i:03}")).collect();
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        Reply::json(200, &tags_json(&tags)).header(
-            "Link",
-            &format!("</v2/team/app/tags/list?n=100&last=t{index:04}-099>; rel=\"next\""),
-        )
+    let server = endless_registry(100, |index| {
+        (0..100).map(|i| format!("t{index:04}-{i:03}")).collect()
     });
     let source = source_with(RegistryOptions {
         max_tags: 250,
