@@ -33,6 +33,16 @@ spec:
       range: '>=1.0.0'
 ";
 
+/// The apiserver holding the ImageRepository and the ImagePolicy `podinfo` in `apps`, and
+/// the policy as created; `None` (the test is skipped) without the apiserver.
+fn with_policy() -> Option<(KubeApiServer, Value)> {
+    let kube = KubeApiServer::start()?;
+    kube.create_namespace("apps");
+    kube.apply(REPOSITORY);
+    let policy = kube.apply(POLICY).remove(0);
+    Some((kube, policy))
+}
+
 fn ready(status: &str, reason: &str, message: &str) -> Value {
     json!({
         "type": "Ready",
@@ -134,12 +144,9 @@ fn flux_crds_are_established_and_discoverable() {
 
 #[test]
 fn image_policy_status_is_written_only_through_the_status_subresource() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, created)) = with_policy() else {
         return;
     };
-    kube.create_namespace("apps");
-    kube.apply(REPOSITORY);
-    let created = kube.apply(POLICY).remove(0);
     // The CRD defaults a new object's status to observedGeneration -1: not yet reconciled.
     assert_eq!(created["status"]["observedGeneration"], -1);
     let path = kube.path_of(&created);
@@ -170,12 +177,9 @@ fn image_policy_status_is_written_only_through_the_status_subresource() {
 
 #[test]
 fn flux_get_image_policy_prints_the_latest_tag_and_ready_written_in_status() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, policy)) = with_policy() else {
         return;
     };
-    kube.create_namespace("apps");
-    kube.apply(REPOSITORY);
-    let policy = kube.apply(POLICY).remove(0);
     let message = "Latest image tag for 127.0.0.1:5000/podinfo resolved to 6.5.1";
     kube.patch_status(
         &kube.path_of(&policy),
