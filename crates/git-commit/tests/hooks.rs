@@ -5,7 +5,7 @@
 mod common;
 
 use common::{bot, to_branch, write_app};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tagsmith_git_commit::{
     commit_and_push, GitAuth, GitError, KeySource, PushOutcome, PushTarget, Repository, Secret,
 };
@@ -22,6 +22,22 @@ fn rejecting_remote() -> BareRemote {
     let remote = remote();
     remote.reject_pushes(POLICY);
     remote
+}
+
+/// Serves `remote` over smart HTTP (user `bot`, password `t0ken-42`) and clones it with
+/// those credentials: (the server, the folder holding the checkout, the checkout, its
+/// repository).
+fn clone_over_http(remote: &BareRemote) -> (HttpGitServer, tempfile::TempDir, PathBuf, Repository) {
+    let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path().join("w");
+    let auth = GitAuth::Basic {
+        username: "bot".into(),
+        password: Secret::new("t0ken-42"),
+    };
+    let repo = Repository::clone_with_auth(&server.url("remote.git"), &work, Some("main"), auth)
+        .expect("clone over http");
+    (server, tmp, work, repo)
 }
 
 /// Pushes one change to `target` and returns the result and how often the change was
@@ -113,15 +129,7 @@ fn a_hook_rejection_over_http_reports_its_message_without_retry() {
         return;
     }
     let remote = rejecting_remote();
-    let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let work = tmp.path().join("w");
-    let auth = GitAuth::Basic {
-        username: "bot".into(),
-        password: Secret::new("t0ken-42"),
-    };
-    let repo = Repository::clone_with_auth(&server.url("remote.git"), &work, Some("main"), auth)
-        .expect("clone over http");
+    let (_server, _tmp, work, repo) = clone_over_http(&remote);
     assert_rejected_with_message(&remote, &repo, &work);
 }
 
@@ -167,15 +175,7 @@ fn a_hooks_message_never_carries_the_push_credentials() {
     }
     let remote = remote();
     remote.reject_pushes("denied for bot:t0ken-42 at http://bot:t0ken-42@127.0.0.1/x");
-    let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let work = tmp.path().join("w");
-    let auth = GitAuth::Basic {
-        username: "bot".into(),
-        password: Secret::new("t0ken-42"),
-    };
-    let repo = Repository::clone_with_auth(&server.url("remote.git"), &work, Some("main"), auth)
-        .expect("clone over http");
+    let (_server, _tmp, _work, repo) = clone_over_http(&remote);
     let (result, _) = push_once(&repo, &PushTarget::default());
     let text = result.expect_err("refused").to_string();
     assert!(text.contains("denied for bot:<redacted>"), "{text}");
