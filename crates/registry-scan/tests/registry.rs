@@ -18,6 +18,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A runtime with two worker threads, for scans that must run side by side.
+fn two_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 4,
@@ -254,11 +263,7 @@ fn many_images_concurrently_each_with_its_own_result() {
         source: Arc::clone(&source),
         exclusions: Exclusions::flux_default(),
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = two_worker_runtime();
     let results = rt.block_on(scan_many(requests, 3));
     for (i, r) in results.iter().take(5).enumerate() {
         let mut tags = r.as_ref().expect("scan").tags.clone();
@@ -600,11 +605,7 @@ fn a_trickling_registry_does_not_hold_back_a_fast_one_in_scan_many() {
             exclusions: Exclusions::flux_default(),
         },
     ];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = two_worker_runtime();
     let results = rt.block_on(scan_many(requests, 2));
     let err = results[0].as_ref().expect_err("slow one hits its deadline");
     assert_eq!(err.code(), "scan_timeout", "{err}");
