@@ -223,13 +223,7 @@ fn flux_get_image_policy_prints_the_latest_tag_and_ready_written_in_status() {
 /// This test plays the controller: it answers the annotation with that status.
 #[test]
 fn flux_reconcile_image_repository_returns_once_status_handles_the_request() {
-    let Some(PendingReconcile {
-        kube,
-        path,
-        annotated,
-        mut flux,
-    }) = pending_reconcile("20s")
-    else {
+    let Some((kube, path, annotated, mut flux)) = pending_reconcile("20s") else {
         return;
     };
     let requested = annotated["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
@@ -267,13 +261,7 @@ fn flux_reconcile_image_repository_returns_once_status_handles_the_request() {
 /// the CLI takes the status for an older run and waits until its timeout.
 #[test]
 fn flux_reconcile_image_repository_waits_for_last_handled_reconcile_at() {
-    let Some(PendingReconcile {
-        kube,
-        path,
-        annotated,
-        mut flux,
-    }) = pending_reconcile("6s")
-    else {
+    let Some((kube, path, annotated, mut flux)) = pending_reconcile("6s") else {
         return;
     };
     kube.patch_status(
@@ -295,13 +283,7 @@ fn flux_reconcile_image_repository_waits_for_last_handled_reconcile_at() {
 /// until its timeout: kstatus calls that InProgress).
 #[test]
 fn flux_reconcile_image_repository_fails_when_status_reports_stalled() {
-    let Some(PendingReconcile {
-        kube,
-        path,
-        annotated,
-        mut flux,
-    }) = pending_reconcile("20s")
-    else {
+    let Some((kube, path, annotated, mut flux)) = pending_reconcile("20s") else {
         return;
     };
     let message = "image '127.0.0.1:5000/podinfo:6.5.1' should not include a tag; remove ':6.5.1'";
@@ -368,15 +350,10 @@ fn service_account_user_may_do_what_its_rules_allow_and_nothing_else() {
     assert!(out.stdout.contains("podinfo"), "{}", out.stdout);
 }
 
-/// Where the reconcile tests start: the apiserver holding the ImageRepository `podinfo`, and
-/// `flux reconcile image repository podinfo` running against it, seen to have asked for a
-/// reconcile (`annotated` carries its annotation) and waiting for the status to answer.
-struct PendingReconcile {
-    kube: KubeApiServer,
-    path: String,
-    annotated: Value,
-    flux: std::process::Child,
-}
+/// Where the reconcile tests start: the apiserver holding the ImageRepository `podinfo`, the
+/// object's path, the object once `flux reconcile image repository podinfo` has annotated it
+/// (asked for a reconcile), and that CLI, still waiting for the status to answer.
+type PendingReconcile = (KubeApiServer, String, Value, std::process::Child);
 
 /// Starts a [`PendingReconcile`] whose CLI gives up after `timeout`; `None` (the test is
 /// skipped) where the apiserver or the CLI is missing.
@@ -404,12 +381,7 @@ fn pending_reconcile(timeout: &str) -> Option<PendingReconcile> {
     let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
         object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
     });
-    Some(PendingReconcile {
-        kube,
-        path,
-        annotated,
-        flux,
-    })
+    Some((kube, path, annotated, flux))
 }
 
 /// The cells of a row of Flux's tables: padded with spaces, separated by tabs, and a row
