@@ -28,6 +28,21 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run tagsmith")
 }
 
+/// `tagsmith run . --dry-run --no-cache` in `dir`, with the example tag snapshot.
+fn dry_run_in(dir: &Path) -> Output {
+    run_in(
+        dir,
+        &[
+            "run",
+            ".",
+            "--dry-run",
+            "--no-cache",
+            "--snapshot",
+            &snapshot(),
+        ],
+    )
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -324,17 +339,7 @@ fn a_crd_file_with_one_invalid_utf8_byte_is_reported_not_skipped() {
     let mut bytes = std::fs::read(&file).expect("read");
     bytes.extend_from_slice(b"# \xff\n");
     std::fs::write(&file, bytes).expect("write");
-    let out = run_in(
-        &work,
-        &[
-            "run",
-            ".",
-            "--dry-run",
-            "--no-cache",
-            "--snapshot",
-            &snapshot(),
-        ],
-    );
+    let out = dry_run_in(&work);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
 }
@@ -353,17 +358,7 @@ fn absurd_durations_and_template_sizes_fail_their_object_without_a_panic() {
         "      messageTemplate: |\n",
         "      messageTemplate: |\n        {{ repeat 100000000000000 \"x\" }}\n",
     );
-    let out = run_in(
-        &work,
-        &[
-            "run",
-            ".",
-            "--dry-run",
-            "--no-cache",
-            "--snapshot",
-            &snapshot(),
-        ],
-    );
+    let out = dry_run_in(&work);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -389,17 +384,7 @@ fn error_lines_are_bounded_and_carry_no_terminal_escapes() {
         "  image: reg.example.com/team/checkout\n",
         "  image: reg.example.com/team/checkout\n  provider: aws\n",
     );
-    let out = run_in(
-        &work,
-        &[
-            "run",
-            ".",
-            "--dry-run",
-            "--no-cache",
-            "--snapshot",
-            &snapshot(),
-        ],
-    );
+    let out = dry_run_in(&work);
     let err = stderr(&out);
     assert!(err.contains("spec.provider"), "{err}");
     for line in err.lines() {

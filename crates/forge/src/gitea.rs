@@ -2,7 +2,8 @@
 
 use crate::config::{ForgeConfig, ForgeKind};
 use crate::error::{ErrorContext, ForgeError};
-use crate::http::{Api, MAX_PAGES};
+use crate::github_like::{self, pr_action, split_reviewers, Label, RepoPath, User};
+use crate::http::{Api, Reply};
 use crate::pr::{NewPullRequest, PrState, PullRequest, PullRequestUpdate};
 use crate::repo::RepoId;
 use crate::Forge;
@@ -10,7 +11,6 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::OnceCell;
 
 /// Gitea's page size cap (`[api] MAX_RESPONSE_ITEMS`, 50 by default).
 const PAGE_SIZE: &str = "50";
@@ -18,17 +18,6 @@ const PAGE_SIZE: &str = "50";
 /// A Gitea client (`Authorization: token ...`).
 pub struct GiteaForge {
     api: Api,
-    me: OnceCell<Option<String>>,
-}
-
-#[derive(Deserialize)]
-struct User {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct Label {
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -85,21 +74,7 @@ impl GiteaForge {
     pub fn new(config: &ForgeConfig) -> Result<Self, ForgeError> {
         Ok(GiteaForge {
             api: Api::new(config, "token", "application/json", Vec::new())?,
-            me: OnceCell::new(),
         })
-    }
-
-    fn context(&self, repo: &RepoId, action: String) -> ErrorContext {
-        ErrorContext {
-            forge: ForgeKind::Gitea,
-            repo: repo.to_string(),
-            action,
-        }
-    }
-
-    /// `owner` and `name` on this instance (a sub-path install's folders removed).
-    fn owner_name(&self, repo: &RepoId) -> Result<(String, String), ForgeError> {
-        owner_and_name(ForgeKind::Gitea, repo, &self.api.site_prefix())
     }
 
     async fn set_labels(
@@ -109,18 +84,7 @@ impl GiteaForge {
         labels: &[String],
         context: &ErrorContext,
     ) -> Result<(), ForgeError> {
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(
-            &[
-                "repos",
-                &owner,
-                &name,
-                "issues",
-                &number.to_string(),
-                "labels",
-            ],
-            &[],
-        );
+        let url = RepoPath::on(&self.api, repo)?.issue_url(&self.api, number, "labels");
         // Gitea takes names here (ids elsewhere) and skips the ones it does not know
         // without a word: the answer, the issue's labels, tells which were skipped.
         let now: Vec<Label> = self
@@ -148,46 +112,6 @@ impl GiteaForge {
     }
 }
 
-/// `owner/name` of a GitHub or Gitea repository: exactly two segments once a sub-path
-/// prefix is removed.
-pub(crate) fn owner_and_name(
-    kind: ForgeKind,
-    repo: &RepoId,
-    prefix: &str,
-) -> Result<(String, String), ForgeError> {
-    let repo = repo.without_prefix(prefix);
-    if repo.owner().contains('/') {
-        return Err(ForgeError::InvalidRemote {
-            remote: repo.to_string(),
-            reason: format!(
-                "{kind} repositories are owner/name, and {} has more folders (for an instance under a sub-path, give its address with that path)",
-                repo.path()
-            ),
-        });
-    }
-    Ok((repo.owner().to_string(), repo.name().to_string()))
-}
-
-/// `org/team` reviewers are teams, plain names are users.
-pub(crate) fn split_reviewers(reviewers: &[String]) -> (Vec<&str>, Vec<&str>) {
-    let mut users = Vec::new();
-    let mut teams = Vec::new();
-    for r in reviewers {
-        match r.split_once('/') {
-            Some((_, team)) => teams.push(team),
-            None => users.push(r.as_str()),
-        }
-    }
-    (users, teams)
-}
-
-pub(crate) fn pr_action(verb: &str, pr: &PullRequest) -> String {
-    format!(
-        "{verb} pull request #{} ({} -> {})",
-        pr.number, pr.head, pr.base
-    )
-}
-
 #[async_trait]
 impl Forge for GiteaForge {
     fn kind(&self) -> ForgeKind {
@@ -195,17 +119,9 @@ impl Forge for GiteaForge {
     }
 
     async fn current_user(&self, repo: &RepoId) -> Result<Option<String>, ForgeError> {
-        let context = self.context(repo, "reading the user the token belongs to".into());
-        self.me
-            .get_or_try_init(|| async {
-                let user: User = self
-                    .api
-                    .json(&context, Method::GET, self.api.url(&["user"], &[]), None)
-                    .await?;
-                Ok(Some(user.login))
-            })
+        self.api
+            .token_user(repo, |user| user.map(|u: User| Some(u.login)))
             .await
-            .cloned()
     }
 
     async fn find_open_pull_request(
@@ -214,39 +130,35 @@ impl Forge for GiteaForge {
         head: &str,
         base: &str,
     ) -> Result<Option<PullRequest>, ForgeError> {
-        let context = self.context(
+        let context = self.api.context(
             repo,
             format!("finding the open pull request from {head} to {base}"),
         );
-        let (owner, name) = self.owner_name(repo)?;
-        for page in 1..=MAX_PAGES {
-            let page = page.to_string();
-            let url = self.api.url(
-                &["repos", &owner, &name, "pulls"],
+        let path = RepoPath::on(&self.api, repo)?;
+        let url = |page: &str| {
+            path.url(
+                &self.api,
+                &["pulls"],
                 &[
                     ("state", "open"),
                     ("base_branch", base),
                     ("limit", PAGE_SIZE),
-                    ("page", &page),
+                    ("page", page),
                 ],
-            );
-            let reply = self.api.send(&context, Method::GET, url, None).await?;
-            let pulls: Vec<Pull> = reply.json(&context)?;
-            let count = pulls.len();
-            // A pull request from a fork's branch of the same name is not ours.
-            if let Some(found) = pulls.into_iter().find(|p| {
-                p.state == "open"
-                    && p.head.name == head
-                    && p.base.name == base
-                    && p.head.repo_id == p.base.repo_id
-            }) {
-                return Ok(Some(found.into()));
-            }
-            if count == 0 || !reply.has_next_page() {
-                break;
-            }
-        }
-        Ok(None)
+            )
+        };
+        // A pull request from a fork's branch of the same name is not ours.
+        let ours = |p: &Pull| {
+            p.state == "open"
+                && p.head.name == head
+                && p.base.name == base
+                && p.head.repo_id == p.base.repo_id
+        };
+        let found = self
+            .api
+            .find_in_pages(&context, url, Reply::has_next_page, ours)
+            .await?;
+        Ok(found.map(PullRequest::from))
     }
 
     async fn open_pull_request(
@@ -254,11 +166,11 @@ impl Forge for GiteaForge {
         repo: &RepoId,
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError> {
-        let context = self.context(
+        let context = self.api.context(
             repo,
             format!("opening a pull request from {} to {}", new.head, new.base),
         );
-        let (owner, name) = self.owner_name(repo)?;
+        let path = RepoPath::on(&self.api, repo)?;
         let (users, teams) = split_reviewers(&new.reviewers);
         let mut body = json!({
             "head": new.head,
@@ -272,14 +184,14 @@ impl Forge for GiteaForge {
         if !teams.is_empty() {
             body["team_reviewers"] = json!(teams);
         }
-        let url = self.api.url(&["repos", &owner, &name, "pulls"], &[]);
+        let url = path.url(&self.api, &["pulls"], &[]);
         let pull: Pull = self
             .api
             .json(&context, Method::POST, url, Some(&body))
             .await?;
         let mut pr = PullRequest::from(pull);
         if !new.labels.is_empty() {
-            let context = self.context(repo, pr_action("labelling the new", &pr));
+            let context = self.api.context(repo, pr_action("labelling the new", &pr));
             self.set_labels(repo, pr.number, &new.labels, &context)
                 .await?;
             pr.labels.extend(new.labels.iter().cloned());
@@ -293,24 +205,7 @@ impl Forge for GiteaForge {
         pr: &PullRequest,
         update: &PullRequestUpdate,
     ) -> Result<PullRequest, ForgeError> {
-        let context = self.context(repo, pr_action("updating", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let mut body = json!({});
-        if let Some(title) = &update.title {
-            body["title"] = json!(title);
-        }
-        if let Some(text) = &update.body {
-            body["body"] = json!(text);
-        }
-        let url = self.api.url(
-            &["repos", &owner, &name, "pulls", &pr.number.to_string()],
-            &[],
-        );
-        let pull: Pull = self
-            .api
-            .json(&context, Method::PATCH, url, Some(&body))
-            .await?;
-        Ok(pull.into())
+        github_like::update_pull_request::<Pull>(&self.api, repo, pr, update).await
     }
 
     async fn add_labels(
@@ -319,28 +214,12 @@ impl Forge for GiteaForge {
         pr: &PullRequest,
         labels: &[String],
     ) -> Result<(), ForgeError> {
-        let context = self.context(repo, pr_action("labelling", pr));
+        let context = self.api.context(repo, pr_action("labelling", pr));
         self.set_labels(repo, pr.number, labels, &context).await
     }
 
     async fn comment(&self, repo: &RepoId, pr: &PullRequest, body: &str) -> Result<(), ForgeError> {
-        let context = self.context(repo, pr_action("commenting on", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(
-            &[
-                "repos",
-                &owner,
-                &name,
-                "issues",
-                &pr.number.to_string(),
-                "comments",
-            ],
-            &[],
-        );
-        self.api
-            .send(&context, Method::POST, url, Some(&json!({ "body": body })))
-            .await?;
-        Ok(())
+        github_like::comment(&self.api, repo, pr, body).await
     }
 
     async fn close_pull_request(
@@ -349,24 +228,6 @@ impl Forge for GiteaForge {
         pr: &PullRequest,
         comment: Option<&str>,
     ) -> Result<PullRequest, ForgeError> {
-        if let Some(comment) = comment {
-            self.comment(repo, pr, comment).await?;
-        }
-        let context = self.context(repo, pr_action("closing", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(
-            &["repos", &owner, &name, "pulls", &pr.number.to_string()],
-            &[],
-        );
-        let pull: Pull = self
-            .api
-            .json(
-                &context,
-                Method::PATCH,
-                url,
-                Some(&json!({ "state": "closed" })),
-            )
-            .await?;
-        Ok(pull.into())
+        github_like::close_pull_request::<Pull>(&self.api, repo, pr, comment).await
     }
 }

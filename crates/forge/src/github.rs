@@ -1,9 +1,9 @@
 //! GitHub and GitHub Enterprise Server, REST v3.
 
 use crate::config::{ForgeConfig, ForgeKind};
-use crate::error::{ErrorContext, ForgeError};
-use crate::gitea::{owner_and_name, pr_action, split_reviewers};
-use crate::http::{Api, MAX_PAGES};
+use crate::error::ForgeError;
+use crate::github_like::{self, pr_action, split_reviewers, Label, RepoPath, User};
+use crate::http::{Api, Reply};
 use crate::pr::{NewPullRequest, PrState, PullRequest, PullRequestUpdate};
 use crate::repo::RepoId;
 use crate::Forge;
@@ -11,7 +11,6 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::OnceCell;
 
 /// GitHub's largest page.
 const PAGE_SIZE: &str = "100";
@@ -19,17 +18,6 @@ const PAGE_SIZE: &str = "100";
 /// A GitHub client (`Authorization: Bearer ...`, API version 2022-11-28).
 pub struct GitHubForge {
     api: Api,
-    me: OnceCell<Option<String>>,
-}
-
-#[derive(Deserialize)]
-struct User {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct Label {
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -96,20 +84,7 @@ impl GitHubForge {
                 "application/vnd.github+json",
                 vec![("x-github-api-version", "2022-11-28")],
             )?,
-            me: OnceCell::new(),
         })
-    }
-
-    fn context(&self, repo: &RepoId, action: String) -> ErrorContext {
-        ErrorContext {
-            forge: ForgeKind::GitHub,
-            repo: repo.to_string(),
-            action,
-        }
-    }
-
-    fn owner_name(&self, repo: &RepoId) -> Result<(String, String), ForgeError> {
-        owner_and_name(ForgeKind::GitHub, repo, &self.api.site_prefix())
     }
 }
 
@@ -122,22 +97,13 @@ impl Forge for GitHubForge {
     /// `None` for tokens that cannot read `/user` (GitHub App installation tokens and
     /// Actions' `GITHUB_TOKEN` answer 403 there).
     async fn current_user(&self, repo: &RepoId) -> Result<Option<String>, ForgeError> {
-        let context = self.context(repo, "reading the user the token belongs to".into());
-        self.me
-            .get_or_try_init(|| async {
-                let url = self.api.url(&["user"], &[]);
-                match self
-                    .api
-                    .json::<User>(&context, Method::GET, url, None)
-                    .await
-                {
-                    Ok(user) => Ok(Some(user.login)),
-                    Err(ForgeError::Forbidden { .. }) => Ok(None),
-                    Err(e) => Err(e),
-                }
+        self.api
+            .token_user(repo, |user| match user {
+                Ok(User { login }) => Ok(Some(login)),
+                Err(ForgeError::Forbidden { .. }) => Ok(None),
+                Err(e) => Err(e),
             })
             .await
-            .cloned()
     }
 
     async fn find_open_pull_request(
@@ -146,45 +112,41 @@ impl Forge for GitHubForge {
         head: &str,
         base: &str,
     ) -> Result<Option<PullRequest>, ForgeError> {
-        let context = self.context(
+        let context = self.api.context(
             repo,
             format!("finding the open pull request from {head} to {base}"),
         );
-        let (owner, name) = self.owner_name(repo)?;
+        let path = RepoPath::on(&self.api, repo)?;
         // `head` filters by `owner:branch`: only branches of this repository, not forks.
-        let head_filter = format!("{owner}:{head}");
-        let full_name = format!("{owner}/{name}");
-        for page in 1..=MAX_PAGES {
-            let page = page.to_string();
-            let url = self.api.url(
-                &["repos", &owner, &name, "pulls"],
+        let head_filter = format!("{}:{head}", path.owner);
+        let full_name = format!("{}/{}", path.owner, path.name);
+        let url = |page: &str| {
+            path.url(
+                &self.api,
+                &["pulls"],
                 &[
                     ("state", "open"),
                     ("head", &head_filter),
                     ("base", base),
                     ("per_page", PAGE_SIZE),
-                    ("page", &page),
+                    ("page", page),
                 ],
-            );
-            let reply = self.api.send(&context, Method::GET, url, None).await?;
-            let pulls: Vec<Pull> = reply.json(&context)?;
-            let count = pulls.len();
-            if let Some(found) = pulls.into_iter().find(|p| {
-                p.state == "open"
-                    && p.head.name == head
-                    && p.base.name == base
-                    && p.head
-                        .repo
-                        .as_ref()
-                        .is_some_and(|r| r.full_name.eq_ignore_ascii_case(&full_name))
-            }) {
-                return Ok(Some(found.into()));
-            }
-            if count == 0 || !reply.has_next_page() {
-                break;
-            }
-        }
-        Ok(None)
+            )
+        };
+        let ours = |p: &Pull| {
+            p.state == "open"
+                && p.head.name == head
+                && p.base.name == base
+                && p.head
+                    .repo
+                    .as_ref()
+                    .is_some_and(|r| r.full_name.eq_ignore_ascii_case(&full_name))
+        };
+        let found = self
+            .api
+            .find_in_pages(&context, url, Reply::has_next_page, ours)
+            .await?;
+        Ok(found.map(PullRequest::from))
     }
 
     async fn open_pull_request(
@@ -192,12 +154,12 @@ impl Forge for GitHubForge {
         repo: &RepoId,
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError> {
-        let context = self.context(
+        let context = self.api.context(
             repo,
             format!("opening a pull request from {} to {}", new.head, new.base),
         );
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(&["repos", &owner, &name, "pulls"], &[]);
+        let path = RepoPath::on(&self.api, repo)?;
+        let url = path.url(&self.api, &["pulls"], &[]);
         let body = json!({
             "title": new.title,
             "head": new.head,
@@ -215,17 +177,13 @@ impl Forge for GitHubForge {
             pr.labels.extend(new.labels.iter().cloned());
         }
         if !new.reviewers.is_empty() {
-            let context = self.context(repo, pr_action("asking reviewers for", &pr));
+            let context = self
+                .api
+                .context(repo, pr_action("asking reviewers for", &pr));
             let (users, teams) = split_reviewers(&new.reviewers);
-            let url = self.api.url(
-                &[
-                    "repos",
-                    &owner,
-                    &name,
-                    "pulls",
-                    &pr.number.to_string(),
-                    "requested_reviewers",
-                ],
+            let url = path.url(
+                &self.api,
+                &["pulls", &pr.number.to_string(), "requested_reviewers"],
                 &[],
             );
             let body = json!({ "reviewers": users, "team_reviewers": teams });
@@ -242,24 +200,7 @@ impl Forge for GitHubForge {
         pr: &PullRequest,
         update: &PullRequestUpdate,
     ) -> Result<PullRequest, ForgeError> {
-        let context = self.context(repo, pr_action("updating", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let mut body = json!({});
-        if let Some(title) = &update.title {
-            body["title"] = json!(title);
-        }
-        if let Some(text) = &update.body {
-            body["body"] = json!(text);
-        }
-        let url = self.api.url(
-            &["repos", &owner, &name, "pulls", &pr.number.to_string()],
-            &[],
-        );
-        let pull: Pull = self
-            .api
-            .json(&context, Method::PATCH, url, Some(&body))
-            .await?;
-        Ok(pull.into())
+        github_like::update_pull_request::<Pull>(&self.api, repo, pr, update).await
     }
 
     /// GitHub creates a label that the repository does not have yet.
@@ -269,19 +210,8 @@ impl Forge for GitHubForge {
         pr: &PullRequest,
         labels: &[String],
     ) -> Result<(), ForgeError> {
-        let context = self.context(repo, pr_action("labelling", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(
-            &[
-                "repos",
-                &owner,
-                &name,
-                "issues",
-                &pr.number.to_string(),
-                "labels",
-            ],
-            &[],
-        );
+        let context = self.api.context(repo, pr_action("labelling", pr));
+        let url = RepoPath::on(&self.api, repo)?.issue_url(&self.api, pr.number, "labels");
         self.api
             .send(
                 &context,
@@ -294,23 +224,7 @@ impl Forge for GitHubForge {
     }
 
     async fn comment(&self, repo: &RepoId, pr: &PullRequest, body: &str) -> Result<(), ForgeError> {
-        let context = self.context(repo, pr_action("commenting on", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(
-            &[
-                "repos",
-                &owner,
-                &name,
-                "issues",
-                &pr.number.to_string(),
-                "comments",
-            ],
-            &[],
-        );
-        self.api
-            .send(&context, Method::POST, url, Some(&json!({ "body": body })))
-            .await?;
-        Ok(())
+        github_like::comment(&self.api, repo, pr, body).await
     }
 
     async fn close_pull_request(
@@ -319,24 +233,6 @@ impl Forge for GitHubForge {
         pr: &PullRequest,
         comment: Option<&str>,
     ) -> Result<PullRequest, ForgeError> {
-        if let Some(comment) = comment {
-            self.comment(repo, pr, comment).await?;
-        }
-        let context = self.context(repo, pr_action("closing", pr));
-        let (owner, name) = self.owner_name(repo)?;
-        let url = self.api.url(
-            &["repos", &owner, &name, "pulls", &pr.number.to_string()],
-            &[],
-        );
-        let pull: Pull = self
-            .api
-            .json(
-                &context,
-                Method::PATCH,
-                url,
-                Some(&json!({ "state": "closed" })),
-            )
-            .await?;
-        Ok(pull.into())
+        github_like::close_pull_request::<Pull>(&self.api, repo, pr, comment).await
     }
 }

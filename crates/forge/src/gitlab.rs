@@ -2,7 +2,7 @@
 
 use crate::config::{ForgeConfig, ForgeKind};
 use crate::error::{ErrorContext, ForgeError};
-use crate::http::{Api, MAX_PAGES};
+use crate::http::{Api, Reply};
 use crate::pr::{NewPullRequest, PrState, PullRequest, PullRequestUpdate};
 use crate::repo::RepoId;
 use crate::Forge;
@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::OnceCell;
 
 /// GitLab's largest page.
 const PAGE_SIZE: &str = "100";
@@ -19,7 +18,6 @@ const PAGE_SIZE: &str = "100";
 /// access tokens and OAuth tokens alike).
 pub struct GitLabForge {
     api: Api,
-    me: OnceCell<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -79,16 +77,7 @@ impl GitLabForge {
     pub fn new(config: &ForgeConfig) -> Result<Self, ForgeError> {
         Ok(GitLabForge {
             api: Api::new(config, "Bearer", "application/json", Vec::new())?,
-            me: OnceCell::new(),
         })
-    }
-
-    fn context(&self, repo: &RepoId, action: String) -> ErrorContext {
-        ErrorContext {
-            forge: ForgeKind::GitLab,
-            repo: repo.to_string(),
-            action,
-        }
     }
 
     /// The project's path, `group/subgroup/repo`, which the API takes URL-encoded as the
@@ -146,6 +135,16 @@ fn mr_action(verb: &str, pr: &PullRequest) -> String {
     )
 }
 
+/// Whether more pages follow: GitLab says so in `Link` or in `X-Next-Page`.
+fn more_pages(reply: &Reply) -> bool {
+    let next_by_header = reply
+        .headers
+        .get("x-next-page")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty());
+    reply.has_next_page() || next_by_header
+}
+
 /// GitLab takes labels as one comma-separated string, so a comma cannot be in a name.
 fn label_list(context: &ErrorContext, labels: &[String]) -> Result<String, ForgeError> {
     if let Some(bad) = labels.iter().find(|l| l.contains(',')) {
@@ -163,17 +162,9 @@ impl Forge for GitLabForge {
     }
 
     async fn current_user(&self, repo: &RepoId) -> Result<Option<String>, ForgeError> {
-        let context = self.context(repo, "reading the user the token belongs to".into());
-        self.me
-            .get_or_try_init(|| async {
-                let user: User = self
-                    .api
-                    .json(&context, Method::GET, self.api.url(&["user"], &[]), None)
-                    .await?;
-                Ok(Some(user.username))
-            })
+        self.api
+            .token_user(repo, |user| user.map(|u: User| Some(u.username)))
             .await
-            .cloned()
     }
 
     async fn find_open_pull_request(
@@ -182,45 +173,35 @@ impl Forge for GitLabForge {
         head: &str,
         base: &str,
     ) -> Result<Option<PullRequest>, ForgeError> {
-        let context = self.context(
+        let context = self.api.context(
             repo,
             format!("finding the open merge request from {head} to {base}"),
         );
         let project = self.project(repo);
-        for page in 1..=MAX_PAGES {
-            let page = page.to_string();
-            let url = self.api.url(
+        let url = |page: &str| {
+            self.api.url(
                 &["projects", &project, "merge_requests"],
                 &[
                     ("state", "opened"),
                     ("source_branch", head),
                     ("target_branch", base),
                     ("per_page", PAGE_SIZE),
-                    ("page", &page),
+                    ("page", page),
                 ],
-            );
-            let reply = self.api.send(&context, Method::GET, url, None).await?;
-            let requests: Vec<MergeRequest> = reply.json(&context)?;
-            let count = requests.len();
-            // From a fork, source and target project differ: not the bot's branch.
-            if let Some(found) = requests.into_iter().find(|m| {
-                m.state == "opened"
-                    && m.source_branch == head
-                    && m.target_branch == base
-                    && m.source_project_id == m.target_project_id
-            }) {
-                return Ok(Some(found.into()));
-            }
-            let next_by_header = reply
-                .headers
-                .get("x-next-page")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| !v.trim().is_empty());
-            if count == 0 || !(reply.has_next_page() || next_by_header) {
-                break;
-            }
-        }
-        Ok(None)
+            )
+        };
+        // From a fork, source and target project differ: not the bot's branch.
+        let ours = |m: &MergeRequest| {
+            m.state == "opened"
+                && m.source_branch == head
+                && m.target_branch == base
+                && m.source_project_id == m.target_project_id
+        };
+        let found = self
+            .api
+            .find_in_pages(&context, url, more_pages, ours)
+            .await?;
+        Ok(found.map(PullRequest::from))
     }
 
     async fn open_pull_request(
@@ -228,7 +209,7 @@ impl Forge for GitLabForge {
         repo: &RepoId,
         new: &NewPullRequest,
     ) -> Result<PullRequest, ForgeError> {
-        let context = self.context(
+        let context = self.api.context(
             repo,
             format!("opening a merge request from {} to {}", new.head, new.base),
         );
@@ -260,7 +241,7 @@ impl Forge for GitLabForge {
         pr: &PullRequest,
         update: &PullRequestUpdate,
     ) -> Result<PullRequest, ForgeError> {
-        let context = self.context(repo, mr_action("updating", pr));
+        let context = self.api.context(repo, mr_action("updating", pr));
         let mut body = json!({});
         if let Some(title) = &update.title {
             body["title"] = json!(title);
@@ -282,7 +263,7 @@ impl Forge for GitLabForge {
         pr: &PullRequest,
         labels: &[String],
     ) -> Result<(), ForgeError> {
-        let context = self.context(repo, mr_action("labelling", pr));
+        let context = self.api.context(repo, mr_action("labelling", pr));
         let body = json!({ "add_labels": label_list(&context, labels)? });
         let url = self.mr_url(repo, pr.number, &[]);
         self.api
@@ -292,7 +273,7 @@ impl Forge for GitLabForge {
     }
 
     async fn comment(&self, repo: &RepoId, pr: &PullRequest, body: &str) -> Result<(), ForgeError> {
-        let context = self.context(repo, mr_action("commenting on", pr));
+        let context = self.api.context(repo, mr_action("commenting on", pr));
         let url = self.mr_url(repo, pr.number, &["notes"]);
         self.api
             .send(&context, Method::POST, url, Some(&json!({ "body": body })))
@@ -309,7 +290,7 @@ impl Forge for GitLabForge {
         if let Some(comment) = comment {
             self.comment(repo, pr, comment).await?;
         }
-        let context = self.context(repo, mr_action("closing", pr));
+        let context = self.api.context(repo, mr_action("closing", pr));
         let url = self.mr_url(repo, pr.number, &[]);
         let mr: MergeRequest = self
             .api

@@ -3,15 +3,17 @@
 
 use crate::config::{ForgeConfig, ForgeKind, Secret};
 use crate::error::{ErrorContext, ForgeError};
+use crate::repo::RepoId;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
 
 /// Pages followed at most when listing: 50 pages of 50 to 100 pull requests each is far
 /// beyond any repository's open pull requests, and a forge that always says "next" must
 /// not keep the bot busy forever.
-pub(crate) const MAX_PAGES: u32 = 50;
+const MAX_PAGES: u32 = 50;
 
 /// Longest piece of a forge's own error text kept in a message.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -27,6 +29,8 @@ pub(crate) struct Api {
     client: reqwest::Client,
     timeout: Duration,
     max_body: usize,
+    /// The token's user, asked once per client.
+    me: OnceCell<Option<String>>,
 }
 
 /// A successful answer: status, headers and the (bounded) body.
@@ -111,7 +115,61 @@ impl Api {
             client,
             timeout: config.timeout,
             max_body: config.max_response_bytes,
+            me: OnceCell::new(),
         })
+    }
+
+    /// Where a call on `repo` doing `action` fails, for its errors.
+    pub(crate) fn context(&self, repo: &RepoId, action: String) -> ErrorContext {
+        ErrorContext {
+            forge: self.kind,
+            repo: repo.to_string(),
+            action,
+        }
+    }
+
+    /// The user the token acts as, from `GET /user`; asked once, then remembered (also
+    /// when `name` makes it `None`). `name` reads the user's name from the answer, or from
+    /// the error a forge gives for tokens that have no user.
+    pub(crate) async fn token_user<U: DeserializeOwned>(
+        &self,
+        repo: &RepoId,
+        name: impl FnOnce(Result<U, ForgeError>) -> Result<Option<String>, ForgeError>,
+    ) -> Result<Option<String>, ForgeError> {
+        let context = self.context(repo, "reading the user the token belongs to".into());
+        self.me
+            .get_or_try_init(|| async {
+                let url = self.url(&["user"], &[]);
+                name(self.json::<U>(&context, Method::GET, url, None).await)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Lists pages `1..=MAX_PAGES` (`url` gives the address of a page, by its number) and
+    /// returns the first item that is `wanted`; stops at an empty page or when `more_pages`
+    /// says the answer was the last page.
+    pub(crate) async fn find_in_pages<T: DeserializeOwned>(
+        &self,
+        context: &ErrorContext,
+        url: impl Fn(&str) -> Url,
+        more_pages: fn(&Reply) -> bool,
+        wanted: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, ForgeError> {
+        for page in 1..=MAX_PAGES {
+            let reply = self
+                .send(context, Method::GET, url(&page.to_string()), None)
+                .await?;
+            let items: Vec<T> = reply.json(context)?;
+            let count = items.len();
+            if let Some(found) = items.into_iter().find(|item| wanted(item)) {
+                return Ok(Some(found));
+            }
+            if count == 0 || !more_pages(&reply) {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     /// The path of the API base, for forges served under a sub-path: what precedes

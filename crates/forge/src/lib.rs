@@ -76,6 +76,7 @@ mod config;
 mod error;
 mod gitea;
 mod github;
+mod github_like;
 mod gitlab;
 mod http;
 mod pr;

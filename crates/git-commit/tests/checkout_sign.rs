@@ -1,32 +1,16 @@
 //! Clone with a branch, tag or commit checked out (shallow over git daemon), and OpenPGP
 //! signed commits verified by the real `git verify-commit` with `gpg`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{bot, to_branch, write_app};
+use std::process::{Command, Output};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, CheckoutRef, CloneOptions, CommitOptions, PushOutcome,
-    PushTarget, Repository, Secret, Signature, SigningKey,
+    commit_and_push, CheckoutRef, CloneOptions, PushOutcome, PushTarget, Repository, Secret,
+    SigningKey,
 };
 use tagsmith_testkit::git::{git, BareRemote, GitDaemon};
 use tagsmith_testkit::tools::require;
-
-fn bot() -> CommitOptions {
-    CommitOptions {
-        author: Signature {
-            name: "image-bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    }
-}
-
-fn write(dir: &Path, rel: &str, content: &str) -> ApplyOutcome {
-    std::fs::write(dir.join(rel), content).expect("write");
-    ApplyOutcome {
-        changed_files: vec![PathBuf::from(rel)],
-        message: format!("Update {rel}"),
-    }
-}
 
 /// A remote with history `initial` -> `second` (tagged v1 at `initial`).
 fn remote_with_tag() -> (BareRemote, String) {
@@ -65,12 +49,9 @@ fn clones_a_tag_or_commit_detached_and_pushes_to_a_new_branch() {
         // Detached: pushing needs a push branch, created from the checked-out commit.
         assert!(repo.current_branch().is_err());
         let branch = format!("auto-{i}");
-        let target = PushTarget {
-            branch: Some(branch.clone()),
-            ..Default::default()
-        };
+        let target = to_branch(&branch);
         let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
-            Ok(write(d, "app.yaml", "image: app:1.1.0\n"))
+            write_app(d, "image: app:1.1.0\n", "Update app.yaml")
         })
         .expect("push");
         assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
@@ -184,23 +165,15 @@ fn shallow_branch_clone_over_git_daemon_fetches_one_commit_and_pushes() {
         &PushTarget::default(),
         "origin",
         1,
-        &mut |d| Ok(write(d, "app.yaml", "image: app:2.1.0\n")),
+        &mut |d| write_app(d, "image: app:2.1.0\n", "Update app.yaml"),
     )
     .expect("push from a shallow clone");
     assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
     assert_eq!(remote.log("main"), ["Update app.yaml", "second", "initial"]);
     // A separate push branch is built from the shallow checkout's objects too.
-    let target = PushTarget {
-        branch: Some("auto".into()),
-        ..Default::default()
-    };
+    let target = to_branch("auto");
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
-        Ok(write(
-            d,
-            "app.yaml",
-            "image: app:2.2.0
-",
-        ))
+        write_app(d, "image: app:2.2.0\n", "Update app.yaml")
     })
     .expect("push a separate branch from a shallow clone");
     assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
@@ -214,6 +187,16 @@ fn shallow_branch_clone_over_git_daemon_fetches_one_commit_and_pushes() {
 /// A throwaway GnuPG home with one passphrase-protected secret key; returns (home, armored).
 fn gpg_key(passphrase: &str) -> (tempfile::TempDir, String) {
     tagsmith_testkit::tools::gpg_secret_key("Image Bot <bot@example.com>", passphrase)
+}
+
+/// `git verify-commit -v` of `commit` in `remote`, with the keys of GnuPG home `home`.
+fn verify_commit(home: &tempfile::TempDir, remote: &BareRemote, commit: &str) -> Output {
+    Command::new(require("git"))
+        .env("GNUPGHOME", home.path())
+        .args(["verify-commit", "-v", commit])
+        .current_dir(&remote.path)
+        .output()
+        .expect("git verify-commit")
 }
 
 #[test]
@@ -233,19 +216,14 @@ fn signed_commits_verify_with_git_and_gpg() {
         &PushTarget::default(),
         "origin",
         1,
-        &mut |d| Ok(write(d, "app.yaml", "image: app:1.1.0\n")),
+        &mut |d| write_app(d, "image: app:1.1.0\n", "Update app.yaml"),
     )
     .expect("push");
     let PushOutcome::Pushed { commit, .. } = outcome else {
         panic!("expected a push, got {outcome:?}");
     };
     assert_eq!(git(&remote.path, &["rev-parse", "main"]).trim(), commit);
-    let verify = Command::new(require("git"))
-        .env("GNUPGHOME", home.path())
-        .args(["verify-commit", "-v", &commit])
-        .current_dir(&remote.path)
-        .output()
-        .expect("git verify-commit");
+    let verify = verify_commit(&home, &remote, &commit);
     assert!(
         verify.status.success(),
         "git verify-commit failed: {}",
@@ -256,23 +234,15 @@ fn signed_commits_verify_with_git_and_gpg() {
     assert_eq!(git(&work, &["status", "--porcelain"]).trim(), "");
 
     // Built in a temporary repository for a separate push branch: signed the same way.
-    let target = PushTarget {
-        branch: Some("auto".into()),
-        ..Default::default()
-    };
+    let target = to_branch("auto");
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 1, &mut |d| {
-        Ok(write(d, "app.yaml", "image: app:1.2.0\n"))
+        write_app(d, "image: app:1.2.0\n", "Update app.yaml")
     })
     .expect("push");
     let PushOutcome::Pushed { commit, .. } = outcome else {
         panic!("expected a push, got {outcome:?}");
     };
-    let verify = Command::new(require("git"))
-        .env("GNUPGHOME", home.path())
-        .args(["verify-commit", "-v", &commit])
-        .current_dir(&remote.path)
-        .output()
-        .expect("git verify-commit");
+    let verify = verify_commit(&home, &remote, &commit);
     assert!(
         verify.status.success(),
         "git verify-commit failed: {}",

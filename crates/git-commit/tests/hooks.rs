@@ -2,27 +2,42 @@
 //! whatever the transport: a plain path, `file://`, git daemon, sshd and smart HTTP. A
 //! rejection is not a race: no retry, and the local commit is undone.
 
+mod common;
+
+use common::{bot, to_branch, write_app};
 use std::path::{Path, PathBuf};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, CommitOptions, GitAuth, GitError, KeySource, PushOutcome,
-    PushTarget, Repository, Secret, Signature,
+    commit_and_push, GitAuth, GitError, KeySource, PushOutcome, PushTarget, Repository, Secret,
 };
 use tagsmith_testkit::git::{git, BareRemote, GitDaemon, HttpGitServer, SshServer};
-
-fn bot() -> CommitOptions {
-    CommitOptions {
-        author: Signature {
-            name: "image-bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    }
-}
 
 const POLICY: &str = "policy: main is protected, open a merge request";
 
 fn remote() -> BareRemote {
     BareRemote::with_files(&[("app.yaml", "image: app:1.0.0\n")])
+}
+
+/// A remote whose pre-receive hook refuses every push with [`POLICY`].
+fn rejecting_remote() -> BareRemote {
+    let remote = remote();
+    remote.reject_pushes(POLICY);
+    remote
+}
+
+/// Serves `remote` over smart HTTP (user `bot`, password `t0ken-42`) and clones it with
+/// those credentials: (the server, the folder holding the checkout, the checkout, its
+/// repository).
+fn clone_over_http(remote: &BareRemote) -> (HttpGitServer, tempfile::TempDir, PathBuf, Repository) {
+    let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path().join("w");
+    let auth = GitAuth::Basic {
+        username: "bot".into(),
+        password: Secret::new("t0ken-42"),
+    };
+    let repo = Repository::clone_with_auth(&server.url("remote.git"), &work, Some("main"), auth)
+        .expect("clone over http");
+    (server, tmp, work, repo)
 }
 
 /// Pushes one change to `target` and returns the result and how often the change was
@@ -31,11 +46,7 @@ fn push_once(repo: &Repository, target: &PushTarget) -> (Result<PushOutcome, Git
     let mut calls = 0;
     let result = commit_and_push(repo, &bot(), target, "origin", 3, &mut |d: &Path| {
         calls += 1;
-        std::fs::write(d.join("app.yaml"), "image: app:1.1.0\n")?;
-        Ok(ApplyOutcome {
-            changed_files: vec![PathBuf::from("app.yaml")],
-            message: "Update app".into(),
-        })
+        write_app(d, "image: app:1.1.0\n", "Update app")
     });
     (result, calls)
 }
@@ -65,8 +76,7 @@ fn assert_rejected_with_message(remote: &BareRemote, repo: &Repository, work: &P
 
 #[test]
 fn a_hook_rejection_over_a_plain_path_reports_its_message_without_retry() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let work = remote.clone_path_to("work");
     let url = git(&work, &["remote", "get-url", "origin"]);
     assert!(url.starts_with('/'), "a plain path: {url}");
@@ -76,8 +86,7 @@ fn a_hook_rejection_over_a_plain_path_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_over_file_url_reports_its_message_without_retry() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let work = remote.clone_to("work");
     let repo = Repository::open(&work).expect("open");
     assert_rejected_with_message(&remote, &repo, &work);
@@ -85,8 +94,7 @@ fn a_hook_rejection_over_file_url_reports_its_message_without_retry() {
 
 #[test]
 fn a_hook_rejection_over_git_daemon_reports_its_message_without_retry() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let daemon = GitDaemon::start(remote.base());
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = tmp.path().join("w");
@@ -101,8 +109,7 @@ fn a_hook_rejection_over_ssh_reports_its_message_without_retry() {
         return;
     }
     let server = SshServer::start();
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let tmp = tempfile::tempdir().expect("tempdir");
     let work = tmp.path().join("w");
     let auth = GitAuth::SshKey {
@@ -121,30 +128,17 @@ fn a_hook_rejection_over_http_reports_its_message_without_retry() {
     if tagsmith_testkit::tools::missing(&["lighttpd"]) {
         return;
     }
-    let remote = remote();
-    remote.reject_pushes(POLICY);
-    let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let work = tmp.path().join("w");
-    let auth = GitAuth::Basic {
-        username: "bot".into(),
-        password: Secret::new("t0ken-42"),
-    };
-    let repo = Repository::clone_with_auth(&server.url("remote.git"), &work, Some("main"), auth)
-        .expect("clone over http");
+    let remote = rejecting_remote();
+    let (_server, _tmp, work, repo) = clone_over_http(&remote);
     assert_rejected_with_message(&remote, &repo, &work);
 }
 
 #[test]
 fn a_hook_rejection_of_a_separate_push_branch_is_reported_too() {
-    let remote = remote();
-    remote.reject_pushes(POLICY);
+    let remote = rejecting_remote();
     let work = remote.clone_path_to("work");
     let repo = Repository::open(&work).expect("open");
-    let target = PushTarget {
-        branch: Some("auto".into()),
-        ..Default::default()
-    };
+    let target = to_branch("auto");
     let (result, calls) = push_once(&repo, &target);
     let err = result.expect_err("the hook refuses");
     assert_eq!(err.code(), "push_rejected", "{err}");
@@ -181,15 +175,7 @@ fn a_hooks_message_never_carries_the_push_credentials() {
     }
     let remote = remote();
     remote.reject_pushes("denied for bot:t0ken-42 at http://bot:t0ken-42@127.0.0.1/x");
-    let server = HttpGitServer::start(remote.base(), "bot", "t0ken-42");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let work = tmp.path().join("w");
-    let auth = GitAuth::Basic {
-        username: "bot".into(),
-        password: Secret::new("t0ken-42"),
-    };
-    let repo = Repository::clone_with_auth(&server.url("remote.git"), &work, Some("main"), auth)
-        .expect("clone over http");
+    let (_server, _tmp, _work, repo) = clone_over_http(&remote);
     let (result, _) = push_once(&repo, &PushTarget::default());
     let text = result.expect_err("refused").to_string();
     assert!(text.contains("denied for bot:<redacted>"), "{text}");

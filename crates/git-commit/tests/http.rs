@@ -1,10 +1,12 @@
 //! Clone and push over Git's smart HTTP protocol with basic auth, against a real server on
 //! loopback (lighttpd + git http-backend), as a CI token pushes to a Git host.
 
+mod common;
+
+use common::{bot, to_branch, write_app};
 use std::path::PathBuf;
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, CommitOptions, GitAuth, PushOutcome, PushTarget, Repository,
-    Secret, Signature,
+    commit_and_push, ApplyOutcome, GitAuth, PushOutcome, PushTarget, Repository, Secret,
 };
 use tagsmith_testkit::git::{BareRemote, HttpGitServer};
 
@@ -42,20 +44,14 @@ fn push_over_http_with_basic_auth() {
     let repo =
         Repository::clone_with_auth(&url, &dir.path().join("w"), Some("main"), basic("t0ken"))
             .expect("clone over http");
-    let who = CommitOptions {
-        author: Signature {
-            name: "bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    };
-    let outcome = commit_and_push(&repo, &who, &PushTarget::default(), "origin", 2, &mut |d| {
-        std::fs::write(d.join("app.yaml"), "image: app:1.1.0\n")?;
-        Ok(ApplyOutcome {
-            changed_files: vec![PathBuf::from("app.yaml")],
-            message: "over http".into(),
-        })
-    })
+    let outcome = commit_and_push(
+        &repo,
+        &bot(),
+        &PushTarget::default(),
+        "origin",
+        2,
+        &mut |d| write_app(d, "image: app:1.1.0\n", "over http"),
+    )
     .expect("push over http");
     assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
     assert_eq!(remote.log("main"), ["over http", "initial"]);
@@ -71,7 +67,7 @@ fn push_over_http_with_basic_auth() {
         .with_auth(basic("revoked"));
     let err = commit_and_push(
         &revoked,
-        &who,
+        &bot(),
         &PushTarget::default(),
         "origin",
         2,
@@ -113,24 +109,14 @@ fn a_push_branch_is_built_in_a_temporary_repository_over_http() {
         basic("t0ken"),
     )
     .expect("clone over http");
-    let who = CommitOptions {
-        author: Signature {
-            name: "bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    };
-    let target = PushTarget {
-        branch: Some("auto".into()),
-        ..Default::default()
-    };
+    let target = to_branch("auto");
     for version in ["1.1.0", "1.2.0"] {
-        let outcome = commit_and_push(&repo, &who, &target, "origin", 2, &mut |d| {
-            std::fs::write(d.join("app.yaml"), format!("image: app:{version}\n"))?;
-            Ok(ApplyOutcome {
-                changed_files: vec![PathBuf::from("app.yaml")],
-                message: format!("http {version}"),
-            })
+        let outcome = commit_and_push(&repo, &bot(), &target, "origin", 2, &mut |d| {
+            write_app(
+                d,
+                &format!("image: app:{version}\n"),
+                &format!("http {version}"),
+            )
         })
         .expect("push over http");
         assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
@@ -140,12 +126,8 @@ fn a_push_branch_is_built_in_a_temporary_repository_over_http() {
     let revoked = Repository::open(&dir.path().join("w"))
         .expect("open")
         .with_auth(basic("revoked-t0ken"));
-    let err = commit_and_push(&revoked, &who, &target, "origin", 2, &mut |d| {
-        std::fs::write(d.join("app.yaml"), "image: app:1.3.0\n")?;
-        Ok(ApplyOutcome {
-            changed_files: vec![PathBuf::from("app.yaml")],
-            message: "never".into(),
-        })
+    let err = commit_and_push(&revoked, &bot(), &target, "origin", 2, &mut |d| {
+        write_app(d, "image: app:1.3.0\n", "never")
     })
     .expect_err("refused");
     assert!(!err.to_string().contains("revoked-t0ken"), "{err}");

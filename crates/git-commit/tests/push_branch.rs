@@ -1,49 +1,12 @@
 //! The user's work is never lost or published, and a separate push branch is rebuilt on
 //! the remote base with a lease (Flux's `GitForcePushBranch`), against real bare remotes.
 
+mod common;
+
+use common::{bot, fleet, set_version, to_branch};
 use std::path::{Path, PathBuf};
-use tagsmith_git_commit::{
-    commit_and_push, ApplyError, ApplyOutcome, BranchState, CommitOptions, PushOutcome, PushTarget,
-    Repository, Signature,
-};
+use tagsmith_git_commit::{commit_and_push, BranchState, PushOutcome, PushTarget, Repository};
 use tagsmith_testkit::git::{git, BareRemote};
-
-fn bot() -> CommitOptions {
-    CommitOptions {
-        author: Signature {
-            name: "image-bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    }
-}
-
-const FILES: &[(&str, &str)] = &[
-    ("apps/app.yaml", "image: reg.example.com/app:1.0.0\n"),
-    ("apps/other.yaml", "untouched: true\n"),
-];
-
-/// The setter: sets the app's version in `apps/app.yaml`, whatever it was.
-fn set_version(dir: &Path, version: &str) -> Result<ApplyOutcome, ApplyError> {
-    let file = dir.join("apps/app.yaml");
-    let old = std::fs::read_to_string(&file)?;
-    let new = format!("image: reg.example.com/app:{version}\n");
-    if new == old {
-        return Ok(ApplyOutcome::default());
-    }
-    std::fs::write(&file, new)?;
-    Ok(ApplyOutcome {
-        changed_files: vec![PathBuf::from("apps/app.yaml")],
-        message: format!("Update app to {version}"),
-    })
-}
-
-fn to_branch(branch: &str) -> PushTarget {
-    PushTarget {
-        branch: Some(branch.into()),
-        ..Default::default()
-    }
-}
 
 fn push_version(
     repo: &Repository,
@@ -93,8 +56,7 @@ fn human_pushes(remote: &BareRemote, name: &str, branch: &str, file: &str, conte
 
 #[test]
 fn a_push_branch_leaves_the_users_edits_head_and_unpushed_commits_alone() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     // A local commit the remote must never see, and an uncommitted edit that must survive.
     std::fs::write(work.join("secrets.yaml"), "password: hunter2\n").expect("write");
     git(&work, &["add", "secrets.yaml"]);
@@ -146,8 +108,7 @@ fn a_push_branch_leaves_the_users_edits_head_and_unpushed_commits_alone() {
 
 #[test]
 fn the_base_branch_is_pushed_from_another_checkout_without_touching_it() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     git(&work, &["checkout", "-q", "-b", "feature"]);
     std::fs::write(work.join("apps/app.yaml"), "image: mine\n").expect("write");
     let before = checkout_state(&work);
@@ -167,8 +128,7 @@ fn the_base_branch_is_pushed_from_another_checkout_without_touching_it() {
 
 #[test]
 fn tracked_edits_are_refused_before_the_remote_is_contacted() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (_remote, work) = fleet();
     // The remote is unreachable: a fetch would fail with a git error, not a work-tree one.
     git(
         &work,
@@ -205,8 +165,7 @@ fn tracked_edits_are_refused_before_the_remote_is_contacted() {
 
 #[test]
 fn unpushed_commits_on_the_pushed_branch_are_refused() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     std::fs::write(work.join("secrets.yaml"), "password: hunter2\n").expect("write");
     git(&work, &["add", "secrets.yaml"]);
     git(&work, &["commit", "-qm", "local only"]);
@@ -221,8 +180,7 @@ fn unpushed_commits_on_the_pushed_branch_are_refused() {
 
 #[test]
 fn a_new_branch_is_not_created_from_unpublished_commits() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     git(&work, &["checkout", "-q", "-b", "mine"]);
     std::fs::write(work.join("secrets.yaml"), "password: hunter2\n").expect("write");
     git(&work, &["add", "secrets.yaml"]);
@@ -236,8 +194,7 @@ fn a_new_branch_is_not_created_from_unpublished_commits() {
 
 #[test]
 fn a_checkout_behind_the_remote_is_brought_to_its_tip_first() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     human_pushes(
         &remote,
         "jane",
@@ -280,8 +237,7 @@ fn a_checkout_behind_the_remote_is_brought_to_its_tip_first() {
 
 #[test]
 fn an_untracked_file_in_the_way_of_the_remote_tip_is_never_overwritten() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     human_pushes(&remote, "jane", "main", "apps/new.yaml", "jane: new\n");
     std::fs::write(work.join("apps/new.yaml"), "mine: untracked\n").expect("write");
     let repo = Repository::open(&work).expect("open");
@@ -295,8 +251,7 @@ fn an_untracked_file_in_the_way_of_the_remote_tip_is_never_overwritten() {
 
 #[test]
 fn the_push_branch_is_rebuilt_on_the_new_base_over_its_own_earlier_update() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     let first = push_version(&repo, &to_branch("auto"), "1.1.0").expect("first");
     let PushOutcome::Pushed { commit: old, .. } = first else {
@@ -340,8 +295,7 @@ fn the_push_branch_is_rebuilt_on_the_new_base_over_its_own_earlier_update() {
 
 #[test]
 fn a_push_branch_holding_someone_elses_commit_is_not_overwritten() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     push_version(&repo, &to_branch("auto"), "1.1.0").expect("first");
     // Jane adds her own commit on the bot's branch.
@@ -374,8 +328,7 @@ fn a_push_branch_holding_someone_elses_commit_is_not_overwritten() {
 
 #[test]
 fn the_lease_keeps_a_commit_pushed_between_fetch_and_push() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     push_version(&repo, &to_branch("auto"), "1.1.0").expect("first");
     let mut calls = 0;
@@ -396,8 +349,7 @@ fn the_lease_keeps_a_commit_pushed_between_fetch_and_push() {
 
 #[test]
 fn an_up_to_date_push_branch_is_not_pushed_again() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     let first = push_version(&repo, &to_branch("auto"), "1.1.0").expect("first");
     let PushOutcome::Pushed { commit, .. } = first else {
@@ -419,8 +371,7 @@ fn an_up_to_date_push_branch_is_not_pushed_again() {
 
 #[test]
 fn no_change_on_the_base_reports_the_push_branch_state() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     // Nothing to change and no push branch.
     let outcome = push_version(&repo, &to_branch("auto"), "1.0.0").expect("no change");
@@ -462,8 +413,7 @@ fn no_change_on_the_base_reports_the_push_branch_state() {
 
 #[test]
 fn the_temporary_checkout_is_removed_after_success_error_and_panic() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (_remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     let mut seen: Vec<PathBuf> = Vec::new();
     push_version(&repo, &to_branch("auto"), "1.1.0").expect("push");
@@ -494,8 +444,7 @@ fn the_temporary_checkout_is_removed_after_success_error_and_panic() {
 
 #[test]
 fn a_detached_checkout_of_an_unpublished_commit_is_not_built_on() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     std::fs::write(work.join("secrets.yaml"), "password: hunter2\n").expect("write");
     git(&work, &["add", "secrets.yaml"]);
     git(&work, &["commit", "-qm", "local only"]);
@@ -508,8 +457,7 @@ fn a_detached_checkout_of_an_unpublished_commit_is_not_built_on() {
 
 #[test]
 fn an_extra_refspec_pushes_the_update_commit_and_nothing_else() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     std::fs::write(work.join("secrets.yaml"), "password: hunter2\n").expect("write");
     git(&work, &["add", "secrets.yaml"]);
     git(&work, &["commit", "-qm", "local only"]);
@@ -530,8 +478,7 @@ fn an_extra_refspec_pushes_the_update_commit_and_nothing_else() {
 
 #[test]
 fn a_refspec_that_would_push_another_branch_or_force_is_refused_before_anything_is_pushed() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let repo = Repository::open(&work).expect("open");
     for refspec in [
         "refs/heads/main:refs/heads/review",
@@ -556,8 +503,7 @@ fn a_refspec_that_would_push_another_branch_or_force_is_refused_before_anything_
 
 #[test]
 fn the_base_branch_built_elsewhere_survives_a_race_fast_forward() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     git(&work, &["checkout", "-q", "-b", "feature"]);
     let repo = Repository::open(&work).expect("open");
     let target = PushTarget {
@@ -596,8 +542,7 @@ fn the_base_branch_built_elsewhere_survives_a_race_fast_forward() {
 
 #[test]
 fn another_run_of_the_automation_racing_on_the_push_branch_is_rebuilt_over() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let other = remote.clone_to("other");
     let repo = Repository::open(&work).expect("open");
     let other_repo = Repository::open(&other).expect("open");

@@ -1,45 +1,14 @@
 //! Commit and push against real remotes: bare repositories over file:// and git daemon.
 
-use std::path::{Path, PathBuf};
-use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, BranchState, CommitOptions, PushOutcome, PushTarget, Repository,
-    Signature,
-};
+mod common;
+
+use common::{bot, fleet, set_version, to_branch, FILES};
+use tagsmith_git_commit::{commit_and_push, BranchState, PushOutcome, PushTarget, Repository};
 use tagsmith_testkit::git::{git, BareRemote, GitDaemon};
-
-fn bot() -> CommitOptions {
-    CommitOptions {
-        author: Signature {
-            name: "image-bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    }
-}
-
-fn bump(dir: &Path, version: &str) -> Result<ApplyOutcome, tagsmith_git_commit::ApplyError> {
-    let file = dir.join("apps/app.yaml");
-    let old = std::fs::read_to_string(&file)?;
-    let new = old.replace("app:1.0.0", &format!("app:{version}"));
-    if new == old {
-        return Ok(ApplyOutcome::default());
-    }
-    std::fs::write(&file, new)?;
-    Ok(ApplyOutcome {
-        changed_files: vec![PathBuf::from("apps/app.yaml")],
-        message: format!("Update app to {version}"),
-    })
-}
-
-const FILES: &[(&str, &str)] = &[
-    ("apps/app.yaml", "image: reg.example.com/app:1.0.0\n"),
-    ("apps/other.yaml", "untouched: true\n"),
-];
 
 #[test]
 fn commits_exactly_the_changed_file_over_file_url() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     // An uncommitted edit to a tracked file stops a push before anything is written: a
     // race would reset the branch under it.
     std::fs::write(work.join("apps/other.yaml"), "untouched: false\n").expect("write");
@@ -50,7 +19,7 @@ fn commits_exactly_the_changed_file_over_file_url() {
         &PushTarget::default(),
         "origin",
         3,
-        &mut |d| bump(d, "1.1.0"),
+        &mut |d| set_version(d, "1.1.0"),
     )
     .expect_err("refused");
     assert_eq!(err.code(), "work_tree");
@@ -72,7 +41,7 @@ fn commits_exactly_the_changed_file_over_file_url() {
         &PushTarget::default(),
         "origin",
         3,
-        &mut |d| bump(d, "1.1.0"),
+        &mut |d| set_version(d, "1.1.0"),
     )
     .expect("push");
     let PushOutcome::Pushed {
@@ -101,7 +70,7 @@ fn commits_exactly_the_changed_file_over_file_url() {
         &PushTarget::default(),
         "origin",
         3,
-        &mut |d| bump(d, "1.1.0"),
+        &mut |d| set_version(d, "1.1.0"),
     )
     .expect("second run");
     assert_eq!(
@@ -121,12 +90,9 @@ fn pushes_to_a_new_branch_over_git_daemon() {
     let url = format!("git://127.0.0.1:{}/remote.git", daemon.port);
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = Repository::clone(&url, &dir.path().join("work"), Some("main")).expect("clone");
-    let target = PushTarget {
-        branch: Some("image-updates".into()),
-        ..Default::default()
-    };
+    let target = to_branch("image-updates");
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
-        bump(d, "2.0.0")
+        set_version(d, "2.0.0")
     })
     .expect("push");
     assert!(matches!(outcome, PushOutcome::Pushed { ref branch, .. } if branch == "image-updates"));
@@ -173,7 +139,7 @@ fn push_options_reach_the_remote() {
         ..Default::default()
     };
     let outcome = commit_and_push(&repo, &bot(), &target, "origin", 3, &mut |d| {
-        bump(d, "2.0.0")
+        set_version(d, "2.0.0")
     })
     .expect("push");
     assert!(matches!(outcome, PushOutcome::Pushed { ref branch, .. } if branch == "dev"));
@@ -185,8 +151,7 @@ fn push_options_reach_the_remote() {
 
 #[test]
 fn a_racing_push_is_survived_by_reapplying_without_force() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let teammate = remote.clone_to("teammate");
     let repo = Repository::open(&work).expect("open");
     let mut calls = 0;
@@ -204,7 +169,7 @@ fn a_racing_push_is_survived_by_reapplying_without_force() {
                 git(&teammate, &["commit", "-qam", "teammate change"]);
                 git(&teammate, &["push", "-q", "origin", "HEAD:main"]);
             }
-            bump(d, "1.2.0")
+            set_version(d, "1.2.0")
         },
     )
     .expect("converges");
@@ -225,8 +190,7 @@ fn a_racing_push_is_survived_by_reapplying_without_force() {
 
 #[test]
 fn gives_up_after_bounded_races() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let teammate = remote.clone_to("teammate");
     let repo = Repository::open(&work).expect("open");
     let mut n = 0;
@@ -241,7 +205,7 @@ fn gives_up_after_bounded_races() {
             std::fs::write(teammate.join("apps/other.yaml"), format!("round {n}\n"))?;
             git(&teammate, &["commit", "-qam", &format!("teammate {n}")]);
             git(&teammate, &["push", "-q", "origin", "HEAD:main"]);
-            bump(d, "9.9.9")
+            set_version(d, "9.9.9")
         },
     )
     .expect_err("gives up");
@@ -256,8 +220,7 @@ fn gives_up_after_bounded_races() {
 
 #[test]
 fn a_race_with_a_teammate_who_made_the_same_change_ends_in_no_commit() {
-    let remote = BareRemote::with_files(FILES);
-    let work = remote.clone_to("work");
+    let (remote, work) = fleet();
     let teammate = remote.clone_to("teammate");
     let repo = Repository::open(&work).expect("open");
     let mut calls = 0;
@@ -271,11 +234,11 @@ fn a_race_with_a_teammate_who_made_the_same_change_ends_in_no_commit() {
             calls += 1;
             if calls == 1 {
                 // The teammate pushes the very same bump first.
-                bump(&teammate, "1.3.0")?;
+                set_version(&teammate, "1.3.0")?;
                 git(&teammate, &["commit", "-qam", "teammate bump"]);
                 git(&teammate, &["push", "-q", "origin", "HEAD:main"]);
             }
-            bump(d, "1.3.0")
+            set_version(d, "1.3.0")
         },
     )
     .expect("converges");

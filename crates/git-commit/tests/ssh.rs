@@ -1,10 +1,11 @@
 //! Clone, commit and push over SSH to a real sshd on loopback, with known_hosts checking
 //! that fails closed.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{bot, to_branch, write_app};
 use tagsmith_git_commit::{
-    commit_and_push, ApplyOutcome, CommitOptions, GitAuth, KeySource, PushOutcome, PushTarget,
-    Repository, Secret, Signature,
+    commit_and_push, GitAuth, KeySource, PushOutcome, PushTarget, Repository, Secret,
 };
 use tagsmith_testkit::git::{BareRemote, SshServer};
 
@@ -41,20 +42,20 @@ fn push_over_ssh_with_a_key_file_and_in_memory_key() {
             auth(&server, server.known_hosts(), in_memory),
         )
         .expect("clone over ssh");
-        let who = CommitOptions {
-            author: Signature {
-                name: "bot".into(),
-                email: "bot@example.com".into(),
+        let outcome = commit_and_push(
+            &repo,
+            &bot(),
+            &PushTarget::default(),
+            "origin",
+            2,
+            &mut |d| {
+                write_app(
+                    d,
+                    &format!("image: app:1.{round}.0\n"),
+                    &format!("ssh round {round}"),
+                )
             },
-            committer: None,
-        };
-        let outcome = commit_and_push(&repo, &who, &PushTarget::default(), "origin", 2, &mut |d| {
-            std::fs::write(d.join("app.yaml"), format!("image: app:1.{round}.0\n"))?;
-            Ok(ApplyOutcome {
-                changed_files: vec![PathBuf::from("app.yaml")],
-                message: format!("ssh round {round}"),
-            })
-        })
+        )
         .expect("push over ssh");
         assert!(matches!(outcome, PushOutcome::Pushed { .. }));
     }
@@ -114,24 +115,14 @@ fn a_push_branch_is_built_in_a_temporary_repository_over_ssh() {
     )
     .expect("clone over ssh");
     std::fs::write(work.join("app.yaml"), "image: mine\n").expect("write");
-    let who = CommitOptions {
-        author: Signature {
-            name: "bot".into(),
-            email: "bot@example.com".into(),
-        },
-        committer: None,
-    };
-    let target = PushTarget {
-        branch: Some("auto".into()),
-        ..Default::default()
-    };
+    let target = to_branch("auto");
     for version in ["1.1.0", "1.2.0"] {
-        let outcome = commit_and_push(&repo, &who, &target, "origin", 2, &mut |d| {
-            std::fs::write(d.join("app.yaml"), format!("image: app:{version}\n"))?;
-            Ok(ApplyOutcome {
-                changed_files: vec![PathBuf::from("app.yaml")],
-                message: format!("ssh {version}"),
-            })
+        let outcome = commit_and_push(&repo, &bot(), &target, "origin", 2, &mut |d| {
+            write_app(
+                d,
+                &format!("image: app:{version}\n"),
+                &format!("ssh {version}"),
+            )
         })
         .expect("push over ssh");
         assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");

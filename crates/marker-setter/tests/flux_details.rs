@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::write;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,11 +14,6 @@ use tagsmith_marker_setter::{plan_tree, Policies, TreeOptions};
 
 fn policies() -> Policies {
     Policies::from_map([("ns:app", "reg.example.com/team/app:2.0.0")]).unwrap()
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 const KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n  - name: app\n    newName: reg.example.com/team/app # {\"$imagepolicy\": \"ns:app:name\"}\n    newTag: 1.0.0 # {\"$imagepolicy\": \"ns:app:tag\"}\n";

@@ -4,23 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{plan_default, policies, write, MARKED, UPDATED};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use tagsmith_marker_setter::{
-    plan_tree, resolve_inside, walk_yaml_files, Policies, SetterError, TreeOptions, Warning,
+    plan_tree, resolve_inside, walk_yaml_files, Policies, SetterError, TreeOptions, TreePlan,
+    Warning,
 };
-
-const MARKED: &str = "image: app:1 # {\"$imagepolicy\": \"ns:app\"}\n";
-const UPDATED: &str = "image: app:2 # {\"$imagepolicy\": \"ns:app\"}\n";
-
-fn policies() -> Policies {
-    Policies::from_map([("ns:app", "app:2")]).unwrap()
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 /// A repository with `apps/app.yaml` marked; returns (repo, outside folder).
 fn repo() -> (tempfile::TempDir, tempfile::TempDir) {
@@ -36,6 +28,11 @@ fn confined(repo: &Path) -> TreeOptions {
         confine_to: Some(repo.to_path_buf()),
         ..TreeOptions::default()
     }
+}
+
+/// Plans the tree at `rel` of `repo`, confined to `repo`.
+fn plan_confined(repo: &Path, rel: &str) -> Result<TreePlan, SetterError> {
+    plan_tree(&repo.join(rel), &policies(), &confined(repo))
 }
 
 fn warnings(w: &[Warning]) -> Vec<(String, String)> {
@@ -87,12 +84,7 @@ fn a_tree_root_below_a_symlinked_folder_leaving_the_repository_is_refused() {
     let (repo, outside) = repo();
     write(&outside.path().join("prod/app.yaml"), MARKED);
     symlink(outside.path(), repo.path().join("clusters")).unwrap();
-    let err = plan_tree(
-        &repo.path().join("clusters/prod"),
-        &policies(),
-        &confined(repo.path()),
-    )
-    .unwrap_err();
+    let err = plan_confined(repo.path(), "clusters/prod").unwrap_err();
     match &err {
         SetterError::SymlinkOutsideRoot { path, target } => {
             assert!(path.ends_with("clusters"), "{err}");
@@ -109,12 +101,7 @@ fn a_tree_root_below_a_symlinked_folder_leaving_the_repository_is_refused() {
 #[test]
 fn a_tree_root_climbing_out_with_dotdot_is_refused() {
     let (repo, _) = repo();
-    let err = plan_tree(
-        &repo.path().join("apps/../.."),
-        &policies(),
-        &confined(repo.path()),
-    )
-    .unwrap_err();
+    let err = plan_confined(repo.path(), "apps/../..").unwrap_err();
     assert_eq!(err.code(), "path_escapes_root", "{err}");
 }
 
@@ -130,12 +117,7 @@ fn a_symlinked_parent_pointing_inside_the_repository_is_followed() {
     let (repo, _) = repo();
     write(&repo.path().join("v2/apps/app.yaml"), MARKED);
     symlink("v2", repo.path().join("current")).unwrap();
-    let plan = plan_tree(
-        &repo.path().join("current/apps"),
-        &policies(),
-        &confined(repo.path()),
-    )
-    .unwrap();
+    let plan = plan_confined(repo.path(), "current/apps").unwrap();
     assert_eq!(plan.result().files[0].path, "app.yaml");
 }
 
@@ -147,7 +129,7 @@ fn a_symlinked_file_pointing_outside_is_skipped_with_a_warning_naming_it() {
         repo.path().join("apps/evil.yaml"),
     )
     .unwrap();
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     let w = &plan.result().warnings;
     assert_eq!(
         warnings(w),
@@ -167,7 +149,7 @@ fn a_symlink_to_dev_zero_is_never_read() {
     symlink("/dev/zero", repo.path().join("apps/zero.yaml")).unwrap();
     let result = without_blocking({
         let root = repo.path().to_path_buf();
-        move || plan_tree(&root, &policies(), &TreeOptions::default()).map(|p| p.result().clone())
+        move || plan_default(&root).map(|p| p.result().clone())
     })
     .unwrap();
     assert_eq!(
@@ -180,7 +162,7 @@ fn a_symlink_to_dev_zero_is_never_read() {
 fn a_dangling_symlink_is_reported_as_dangling() {
     let (repo, _) = repo();
     symlink("gone.yaml", repo.path().join("apps/dangling.yaml")).unwrap();
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     let w = &plan.result().warnings;
     assert_eq!(
         warnings(w),
@@ -193,7 +175,7 @@ fn a_dangling_symlink_is_reported_as_dangling() {
 fn a_symlink_inside_the_tree_is_not_written_through() {
     let (repo, _) = repo();
     symlink("app.yaml", repo.path().join("apps/link.yaml")).unwrap();
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     assert_eq!(plan.changed_paths(), [PathBuf::from("apps/app.yaml")]);
     plan.write().unwrap();
     let link = repo.path().join("apps/link.yaml");
@@ -209,12 +191,7 @@ fn a_symlink_to_a_file_elsewhere_in_the_repository_is_reported_not_written() {
     let (repo, _) = repo();
     write(&repo.path().join("base/shared.yaml"), MARKED);
     symlink("../base/shared.yaml", repo.path().join("apps/shared.yaml")).unwrap();
-    let plan = plan_tree(
-        &repo.path().join("apps"),
-        &policies(),
-        &confined(repo.path()),
-    )
-    .unwrap();
+    let plan = plan_confined(repo.path(), "apps").unwrap();
     assert_eq!(plan.changed_paths(), [PathBuf::from("app.yaml")]);
     assert_eq!(
         warnings(&plan.result().warnings),
@@ -232,12 +209,7 @@ fn symlinked_folders_are_not_followed() {
     let (repo, _) = repo();
     write(&repo.path().join("base/app.yaml"), MARKED);
     symlink("../base", repo.path().join("apps/base")).unwrap();
-    let plan = plan_tree(
-        &repo.path().join("apps"),
-        &policies(),
-        &confined(repo.path()),
-    )
-    .unwrap();
+    let plan = plan_confined(repo.path(), "apps").unwrap();
     assert_eq!(plan.changed_paths(), [PathBuf::from("app.yaml")]);
     assert_eq!(
         warnings(&plan.result().warnings),
@@ -297,10 +269,7 @@ fn a_fifo_named_yaml_is_skipped_without_blocking() {
     let (repo, _) = repo();
     mkfifo(&repo.path().join("apps/pipe.yaml"));
     let root = repo.path().to_path_buf();
-    let result = without_blocking(move || {
-        plan_tree(&root, &policies(), &TreeOptions::default()).map(|p| p.result().clone())
-    })
-    .unwrap();
+    let result = without_blocking(move || plan_default(&root).map(|p| p.result().clone())).unwrap();
     assert_eq!(result.files.len(), 1);
     assert_eq!(
         warnings(&result.warnings),
@@ -329,7 +298,7 @@ fn a_socket_named_yaml_is_skipped() {
     let (repo, _) = repo();
     let _listener =
         std::os::unix::net::UnixListener::bind(repo.path().join("apps/sock.yaml")).unwrap();
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     assert_eq!(
         warnings(&plan.result().warnings),
         [("apps/sock.yaml".into(), "special_file".into())]
@@ -402,7 +371,7 @@ fn yaml_nested_ten_thousand_levels_is_skipped_and_the_rest_of_the_tree_is_update
     let (repo, _) = repo();
     let deep = format!("{}{MARKED}", "- ".repeat(10_000));
     write(&repo.path().join("apps/deep.yaml"), &deep);
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     assert_eq!(plan.changed_paths(), [PathBuf::from("apps/app.yaml")]);
     let w = &plan.result().warnings;
     assert_eq!(
@@ -425,7 +394,7 @@ fn an_alias_bomb_is_skipped_with_a_warning() {
     }
     bomb.push_str(MARKED);
     write(&repo.path().join("apps/bomb.yaml"), &bomb);
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     assert_eq!(plan.changed_paths(), [PathBuf::from("apps/app.yaml")]);
     assert_eq!(
         warnings(&plan.result().warnings),
@@ -454,7 +423,7 @@ fn stale_temp_files_of_ours_are_removed_before_writing_and_nothing_else() {
     // Named like ours, but a folder and a symlink: not ours to remove.
     std::fs::create_dir(apps.join(".tagsmith-Folder123456.tmp")).unwrap();
     symlink("app.yaml", apps.join(".tagsmith-Linked123456.tmp")).unwrap();
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     assert!(stale.exists(), "planning removes nothing");
     plan.write().unwrap();
     assert!(!stale.exists(), "the stale temp file is removed");
@@ -491,7 +460,7 @@ fn a_huge_marker_or_scalar_in_a_file_is_clipped_in_its_warning() {
             "a: x # {{\"$imagepolicy\": \"ns:{name}\"}}\nb: x # {{\"$imagepolicy\": \"{name}\"}}\nc:\n  # {{\"$imagepolicy\": \"ns:app\"}}\n  - x # {name}\n"
         ),
     );
-    let plan = plan_tree(repo.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(repo.path()).unwrap();
     let w = &plan.result().warnings;
     let codes: Vec<&str> = w.iter().map(|w| w.code.as_str()).collect();
     assert_eq!(

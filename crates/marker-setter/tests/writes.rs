@@ -2,21 +2,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{plan_default, write, MARKED, UPDATED};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use tagsmith_marker_setter::{plan_tree, Policies, TreeOptions};
-
-const MARKED: &str = "image: app:1 # {\"$imagepolicy\": \"ns:app\"}\n";
-const UPDATED: &str = "image: app:2 # {\"$imagepolicy\": \"ns:app\"}\n";
-
-fn policies() -> Policies {
-    Policies::from_map([("ns:app", "app:2")]).unwrap()
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 fn running_as_root() -> bool {
     let dir = tempfile::tempdir().unwrap();
@@ -54,10 +44,7 @@ fn a_write_keeps_the_file_mode() {
     let file = dir.path().join("app.yaml");
     write(&file, MARKED);
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
-    plan_tree(dir.path(), &policies(), &TreeOptions::default())
-        .unwrap()
-        .write()
-        .unwrap();
+    plan_default(dir.path()).unwrap().write().unwrap();
     assert_eq!(std::fs::read_to_string(&file).unwrap(), UPDATED);
     assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o7777, 0o640);
 }
@@ -70,14 +57,10 @@ fn a_write_keeps_hard_links() {
     let other = dir.path().join("copy-elsewhere.txt");
     std::fs::hard_link(&file, &other).unwrap();
     let inode = std::fs::metadata(&file).unwrap().ino();
-    plan_tree(
-        &dir.path().join("apps"),
-        &policies(),
-        &TreeOptions::default(),
-    )
-    .unwrap()
-    .write()
-    .unwrap();
+    plan_default(&dir.path().join("apps"))
+        .unwrap()
+        .write()
+        .unwrap();
     let (a, b) = (
         std::fs::metadata(&file).unwrap(),
         std::fs::metadata(&other).unwrap(),
@@ -98,10 +81,7 @@ fn a_write_keeps_the_owner_and_group() {
     write(&file, MARKED);
     std::os::unix::fs::chown(&file, Some(4321), Some(4322)).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o604)).unwrap();
-    plan_tree(dir.path(), &policies(), &TreeOptions::default())
-        .unwrap()
-        .write()
-        .unwrap();
+    plan_default(dir.path()).unwrap().write().unwrap();
     let meta = std::fs::metadata(&file).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o7777),
@@ -122,7 +102,7 @@ fn three_files() -> tempfile::TempDir {
 #[test]
 fn a_file_replaced_by_a_folder_fails_the_write_and_every_file_written_is_restored() {
     let dir = three_files();
-    let plan = plan_tree(dir.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(dir.path()).unwrap();
     let c = dir.path().join("c/c.yaml");
     std::fs::remove_file(&c).unwrap();
     std::fs::create_dir(&c).unwrap();
@@ -138,14 +118,14 @@ fn a_file_replaced_by_a_folder_fails_the_write_and_every_file_written_is_restore
     // A later run finds the whole tree still to do, not half of it.
     std::fs::remove_dir(&c).unwrap();
     write(&c, MARKED);
-    let again = plan_tree(dir.path(), &policies(), &TreeOptions::default()).unwrap();
+    let again = plan_default(dir.path()).unwrap();
     assert_eq!(again.changed_paths().len(), 3);
 }
 
 #[test]
 fn a_file_edited_since_planning_fails_the_write_and_every_file_written_is_restored() {
     let dir = three_files();
-    let plan = plan_tree(dir.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(dir.path()).unwrap();
     let b = dir.path().join("b/b.yaml");
     write(&b, "edited: meanwhile\n");
     let before = snapshot(dir.path());
@@ -164,7 +144,7 @@ fn a_read_only_folder_fails_the_write_and_every_file_written_is_restored() {
         return;
     }
     let dir = three_files();
-    let plan = plan_tree(dir.path(), &policies(), &TreeOptions::default()).unwrap();
+    let plan = plan_default(dir.path()).unwrap();
     let b = dir.path().join("b");
     std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o555)).unwrap();
     let before = snapshot(dir.path());
@@ -184,10 +164,7 @@ fn unchanged_files_are_not_rewritten() {
     write(&dir.path().join("changed.yaml"), MARKED);
     let inode = std::fs::metadata(&same).unwrap().ino();
     let mtime = std::fs::metadata(&same).unwrap().modified().unwrap();
-    let written = plan_tree(dir.path(), &policies(), &TreeOptions::default())
-        .unwrap()
-        .write()
-        .unwrap();
+    let written = plan_default(dir.path()).unwrap().write().unwrap();
     assert_eq!(written, [std::path::PathBuf::from("changed.yaml")]);
     let meta = std::fs::metadata(&same).unwrap();
     assert_eq!((meta.ino(), meta.modified().unwrap()), (inode, mtime));

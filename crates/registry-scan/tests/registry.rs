@@ -18,6 +18,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A runtime with two worker threads, for scans that must run side by side.
+fn two_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 4,
@@ -129,16 +138,37 @@ fn unknown_repository_is_not_found() {
     assert_eq!(err.code(), "not_found", "{err}");
 }
 
+/// A registry on loopback: answers the `/v2/` version check with `{}` and every other
+/// request with `script` (its path and index), at most `max_requests` in all.
+fn scripted_registry(
+    max_requests: usize,
+    script: impl Fn(&str, usize) -> Reply + Send + Sync + 'static,
+) -> FaultServer {
+    FaultServer::start(max_requests, move |path, index| {
+        if path == "/v2/" {
+            return Reply::json(200, "{}");
+        }
+        script(path, index)
+    })
+}
+
+/// The image `team/app` on `server`.
+fn app(server: &FaultServer) -> String {
+    format!("{}/team/app", server.host)
+}
+
+/// `team/app`'s tags on `server`, listed anonymously with fast retries.
+fn list_anonymously(server: &FaultServer) -> Result<Vec<String>, ScanError> {
+    runtime().block_on(insecure(Credentials::Anonymous).list_tags(&app(server)))
+}
+
 fn tags_json(tags: &[&str]) -> String {
     serde_json::json!({"name": "team/app", "tags": tags}).to_string()
 }
 
 #[test]
 fn retries_429_then_succeeds() {
-    let server = FaultServer::start(50, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(50, |_, _| {
         Reply::json(
             429,
             r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
@@ -146,53 +176,32 @@ fn retries_429_then_succeeds() {
         .header("Retry-After", "0")
     });
     // The script above always says 429: the scan must give up with a clear error.
-    let rt = runtime();
-    let err = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("rate limited");
+    let err = list_anonymously(&server).expect_err("rate limited");
     assert_eq!(err.code(), "rate_limited", "{err}");
     assert!(err.to_string().contains(&server.host));
     assert!(err.to_string().contains("4 times"), "{err}");
 
     // Now two 429s, then the tags.
     let calls = std::sync::atomic::AtomicUsize::new(0);
-    let server = FaultServer::start(50, move |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(50, move |_, _| {
         if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
             Reply::json(429, "").header("Retry-After", "0")
         } else {
             Reply::json(200, &tags_json(&["1.0.0", "2.0.0"]))
         }
     });
-    let tags = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect("retried to success");
+    let tags = list_anonymously(&server).expect("retried to success");
     assert_eq!(tags, ["1.0.0", "2.0.0"]);
 }
 
 #[test]
 fn retries_5xx_and_reports_the_status_when_giving_up() {
-    let server = FaultServer::start(50, |path, _| {
-        if path == "/v2/" {
-            Reply::json(200, "{}")
-        } else {
-            Reply::json(503, "unavailable")
-        }
-    });
-    let rt = runtime();
-    let err = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("gives up");
+    let server = scripted_registry(50, |_, _| Reply::json(503, "unavailable"));
+    let err = list_anonymously(&server).expect_err("gives up");
     assert_eq!(err.code(), "http");
     assert!(err.to_string().contains("HTTP 503"), "{err}");
     assert!(err.to_string().contains("after 4 attempts"), "{err}");
-    let tag_requests = server
-        .requests()
-        .iter()
-        .filter(|r| r.contains("/tags/list"))
-        .count();
+    let tag_requests = tag_requests(&server);
     assert_eq!(tag_requests, 4);
 }
 
@@ -200,73 +209,32 @@ fn retries_5xx_and_reports_the_status_when_giving_up() {
 fn follows_pages_like_docker_hub() {
     // 2500 tags served 1000 at a time, continuing after `last`, with a Link header.
     let all: Vec<String> = (0..2500).map(|i| format!("t{i:05}")).collect();
-    let server = FaultServer::start(50, move |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
-        let last = path
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("last="))
-            .map(str::to_string);
-        let start = last.map_or(0, |l| {
-            all.iter()
-                .position(|t| *t == l)
-                .map_or(all.len(), |p| p + 1)
-        });
-        let page: Vec<&str> = all[start..].iter().take(1000).map(String::as_str).collect();
-        let mut reply = Reply::json(200, &tags_json(&page));
-        if start + page.len() < all.len() {
-            let next = format!(
-                "</v2/team/app/tags/list?n=1000&last={}>; rel=\"next\"",
-                page[page.len() - 1]
-            );
-            reply = reply.header("Link", &next);
-        }
-        reply
-    });
-    let rt = runtime();
-    let tags = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect("pages");
+    let server = paging_server(all, 1000, true);
+    let tags = list_anonymously(&server).expect("pages");
     assert_eq!(tags.len(), 2500);
     assert_eq!(tags[2499], "t02499");
-    let pages = server
-        .requests()
-        .iter()
-        .filter(|r| r.contains("/tags/list"))
-        .count();
+    let pages = tag_requests(&server);
     assert_eq!(pages, 3);
 }
 
 #[test]
 fn slow_and_truncated_answers_fail_clearly() {
-    let server = FaultServer::start(50, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(50, |_, _| {
         let mut r = Reply::json(200, &tags_json(&["1.0.0"]));
         r.delay = Duration::from_secs(4);
         r
     });
-    let rt = runtime();
-    let err = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("times out");
+    let err = list_anonymously(&server).expect_err("times out");
     assert_eq!(err.code(), "timeout", "{err}");
     assert!(err.to_string().contains(&server.host));
     assert!(err.to_string().contains("4 times"), "{err}");
 
-    let server = FaultServer::start(50, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(50, |_, _| {
         let mut r = Reply::json(200, &tags_json(&["1.0.0"]));
         r.truncate = true;
         r
     });
-    let err = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("truncated");
+    let err = list_anonymously(&server).expect_err("truncated");
     assert_eq!(err.code(), "http", "{err}");
 }
 
@@ -295,11 +263,7 @@ fn many_images_concurrently_each_with_its_own_result() {
         source: Arc::clone(&source),
         exclusions: Exclusions::flux_default(),
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = two_worker_runtime();
     let results = rt.block_on(scan_many(requests, 3));
     for (i, r) in results.iter().take(5).enumerate() {
         let mut tags = r.as_ref().expect("scan").tags.clone();
@@ -338,7 +302,7 @@ fn bearer_token_challenge_is_followed() {
         password: Secret::new("pw"),
     });
     let tags = rt
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .block_on(source.list_tags(&app(&server)))
         .expect("token flow");
     assert_eq!(tags, ["1.0.0", "1.1.0"]);
     let requests = server.requests();
@@ -360,16 +324,10 @@ fn tag_requests(server: &FaultServer) -> usize {
 fn retry_after_beyond_the_budget_gives_up_at_once() {
     // The registry asks for an hour; the budget is 10 s: no hammering, one request, a
     // typed error naming the registry.
-    let server = FaultServer::start(50, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(50, |_, _| {
         Reply::json(429, "").header("Retry-After", "3600")
     });
-    let rt = runtime();
-    let err = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("rate limited");
+    let err = list_anonymously(&server).expect_err("rate limited");
     assert_eq!(err.code(), "rate_limited", "{err}");
     assert!(err.to_string().contains(&server.host), "{err}");
     assert!(err.to_string().contains("1 times"), "{err}");
@@ -379,20 +337,14 @@ fn retry_after_beyond_the_budget_gives_up_at_once() {
 #[test]
 fn retry_after_is_waited_then_the_listing_succeeds() {
     let calls = std::sync::atomic::AtomicUsize::new(0);
-    let server = FaultServer::start(50, move |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(50, move |_, _| {
         if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             Reply::json(429, "").header("Retry-After", "1")
         } else {
             Reply::json(200, &tags_json(&["1.0.0"]))
         }
     });
-    let rt = runtime();
-    let tags = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect("retried after Retry-After");
+    let tags = list_anonymously(&server).expect("retried after Retry-After");
     assert_eq!(tags, ["1.0.0"]);
     assert_eq!(tag_requests(&server), 2);
 }
@@ -400,10 +352,7 @@ fn retry_after_is_waited_then_the_listing_succeeds() {
 /// A server that pages `all` by `cap` per page whatever `n` asks, continuing after `last`;
 /// with `link`, it sends `Link: <...>; rel="next"` as Docker Hub and GHCR do.
 fn paging_server(all: Vec<String>, cap: usize, link: bool) -> FaultServer {
-    FaultServer::start(200, move |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    scripted_registry(200, move |path, _| {
         let last = path
             .split(['?', '&'])
             .find_map(|kv| kv.strip_prefix("last="))
@@ -432,10 +381,7 @@ fn follows_link_when_the_registry_caps_the_page_below_n() {
     // says there is more.
     let all: Vec<String> = (0..250).map(|i| format!("v{i:04}")).collect();
     let server = paging_server(all.clone(), 100, true);
-    let rt = runtime();
-    let tags = rt
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect("pages");
+    let tags = list_anonymously(&server).expect("pages");
     assert_eq!(tags, all);
     assert_eq!(tag_requests(&server), 3);
 }
@@ -452,9 +398,7 @@ fn full_pages_without_link_continue_after_the_last_tag() {
     })
     .expect("source");
     let rt = runtime();
-    let tags = rt
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
-        .expect("pages");
+    let tags = rt.block_on(source.list_tags(&app(&server))).expect("pages");
     assert_eq!(tags, all);
     let requests = server.requests();
     assert!(
@@ -549,10 +493,7 @@ fn digest_of_a_multi_arch_image_is_the_index_digest() {
 fn credentials_are_not_sent_to_another_host_named_by_link() {
     let other = FaultServer::start(50, |_, _| Reply::json(200, &tags_json(&["2.0.0"])));
     let other_host = other.host.clone();
-    let registry = FaultServer::start(50, move |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let registry = scripted_registry(50, move |_, _| {
         Reply::json(200, &tags_json(&["1.0.0"])).header(
             "Link",
             &format!("<http://{other_host}/v2/team/app/tags/list?last=1.0.0>; rel=\"next\""),
@@ -591,10 +532,7 @@ fn source_with(options: RegistryOptions) -> OciTagSource {
 /// Tags pages whose body arrives one byte every 200 ms: each read gets a byte, so the
 /// per-request read timeout (2 s) never fires; 60 tags take minutes.
 fn trickling_server() -> FaultServer {
-    FaultServer::start(20, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    scripted_registry(20, |_, _| {
         let tags: Vec<String> = (0..60).map(|i| format!("1.0.{i}")).collect();
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         Reply::json(200, &tags_json(&tags)).trickled(Duration::from_millis(200))
@@ -667,11 +605,7 @@ fn a_trickling_registry_does_not_hold_back_a_fast_one_in_scan_many() {
             exclusions: Exclusions::flux_default(),
         },
     ];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = two_worker_runtime();
     let results = rt.block_on(scan_many(requests, 2));
     let err = results[0].as_ref().expect_err("slow one hits its deadline");
     assert_eq!(err.code(), "scan_timeout", "{err}");
@@ -685,15 +619,10 @@ fn a_trickling_registry_does_not_hold_back_a_fast_one_in_scan_many() {
 
 #[test]
 fn a_tags_page_claiming_three_gigabytes_is_refused_before_reading() {
-    let server = FaultServer::start(20, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(20, |_, _| {
         Reply::json(200, &tags_json(&["1.0.0"])).padded(3 << 30)
     });
-    let err = runtime()
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("too large");
+    let err = list_anonymously(&server).expect_err("too large");
     assert_eq!(err.code(), "body_too_large", "{err}");
     let line = err.to_string();
     assert!(line.contains(&server.host), "{line}");
@@ -708,10 +637,7 @@ fn a_tags_page_claiming_three_gigabytes_is_refused_before_reading() {
 #[test]
 fn a_tags_page_without_length_is_cut_off_at_the_limit_while_streaming() {
     // 3 GB with no Content-Length: only counting while reading can stop it.
-    let server = FaultServer::start(20, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(20, |_, _| {
         Reply::json(200, &tags_json(&["1.0.0"]))
             .padded(3 << 30)
             .without_length()
@@ -721,7 +647,7 @@ fn a_tags_page_without_length_is_cut_off_at_the_limit_while_streaming() {
         ..RegistryOptions::default()
     });
     let err = runtime()
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .block_on(source.list_tags(&app(&server)))
         .expect_err("too large");
     assert_eq!(err.code(), "body_too_large", "{err}");
     assert!(err.to_string().contains("limit of 1048576 bytes"), "{err}");
@@ -768,7 +694,7 @@ fn a_huge_token_response_is_cut_off_at_the_limit() {
         ..RegistryOptions::default()
     });
     let err = runtime()
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .block_on(source.list_tags(&app(&server)))
         .expect_err("too large");
     assert_eq!(err.code(), "body_too_large", "{err}");
     assert!(err.to_string().contains("token response"), "{err}");
@@ -779,9 +705,7 @@ fn a_huge_www_authenticate_header_is_refused() {
     let padding: &'static str =
         Box::leak(format!(",x=\"{}\"", "y".repeat(100_000)).into_boxed_str());
     let server = challenging_server(|| Reply::json(200, r#"{"token": "t0ken"}"#), padding);
-    let err = runtime()
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("refused");
+    let err = list_anonymously(&server).expect_err("refused");
     assert_eq!(err.code(), "http", "{err}");
     assert!(
         err.to_string()
@@ -795,10 +719,7 @@ fn a_huge_www_authenticate_header_is_refused() {
 fn a_huge_manifest_is_cut_off_at_the_limit() {
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = Arc::clone(&hits);
-    let server = FaultServer::start(30, move |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(30, move |_, _| {
         // First request per lookup is the HEAD (no digest header), then the GET.
         if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             Reply::json(200, "")
@@ -811,7 +732,7 @@ fn a_huge_manifest_is_cut_off_at_the_limit() {
         ..RegistryOptions::default()
     });
     let err = runtime()
-        .block_on(source.resolve_digest(&format!("{}/team/app", server.host), "1.0.0"))
+        .block_on(source.resolve_digest(&app(&server), "1.0.0"))
         .expect_err("too large");
     assert_eq!(err.code(), "body_too_large", "{err}");
     assert!(err.to_string().contains("manifest"), "{err}");
@@ -820,10 +741,7 @@ fn a_huge_manifest_is_cut_off_at_the_limit() {
 #[test]
 fn a_manifest_without_a_digest_header_is_hashed() {
     let manifest = r#"{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}"#;
-    let server = FaultServer::start(30, move |path, index| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(30, move |_, index| {
         // Request 1 is the HEAD, 2 the GET.
         if index == 1 {
             Reply::json(200, "")
@@ -832,10 +750,7 @@ fn a_manifest_without_a_digest_header_is_hashed() {
         }
     });
     let got = runtime()
-        .block_on(
-            insecure(Credentials::Anonymous)
-                .resolve_digest(&format!("{}/team/app", server.host), "1.0.0"),
-        )
+        .block_on(insecure(Credentials::Anonymous).resolve_digest(&app(&server), "1.0.0"))
         .expect("digest");
     use sha2::Digest as _;
     assert_eq!(
@@ -855,17 +770,11 @@ fn a_manifest_without_a_digest_header_is_hashed() {
 
 #[test]
 fn an_invalid_docker_content_digest_is_refused() {
-    let server = FaultServer::start(30, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(30, |_, _| {
         Reply::json(200, "").header("Docker-Content-Digest", "sha256:../../etc/passwd")
     });
     let err = runtime()
-        .block_on(
-            insecure(Credentials::Anonymous)
-                .resolve_digest(&format!("{}/team/app", server.host), "1.0.0"),
-        )
+        .block_on(insecure(Credentials::Anonymous).resolve_digest(&app(&server), "1.0.0"))
         .expect_err("invalid digest");
     assert_eq!(err.code(), "http", "{err}");
     assert!(
@@ -876,10 +785,7 @@ fn an_invalid_docker_content_digest_is_refused() {
 
 #[test]
 fn a_megabyte_manifest_error_body_is_clipped_in_the_message() {
-    let server = FaultServer::start(30, |path, index| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(30, |_, index| {
         if index % 2 == 1 {
             Reply::json(200, "") // HEAD without a digest: the GET follows
         } else {
@@ -887,10 +793,7 @@ fn a_megabyte_manifest_error_body_is_clipped_in_the_message() {
         }
     });
     let err = runtime()
-        .block_on(
-            insecure(Credentials::Anonymous)
-                .resolve_digest(&format!("{}/team/app", server.host), "1.0.0"),
-        )
+        .block_on(insecure(Credentials::Anonymous).resolve_digest(&app(&server), "1.0.0"))
         .expect_err("500");
     assert_eq!(err.code(), "http", "{err}");
     let line = err.to_string();
@@ -903,10 +806,7 @@ fn a_megabyte_tag_is_refused_with_a_short_error_and_no_request() {
     let server = FaultServer::start(5, |_, _| Reply::json(200, "{}"));
     let tag = "1".repeat(1 << 20);
     let err = runtime()
-        .block_on(
-            insecure(Credentials::Anonymous)
-                .resolve_digest(&format!("{}/team/app", server.host), &tag),
-        )
+        .block_on(insecure(Credentials::Anonymous).resolve_digest(&app(&server), &tag))
         .expect_err("invalid tag");
     assert_eq!(err.code(), "invalid_reference", "{err}");
     assert!(
@@ -917,24 +817,31 @@ fn a_megabyte_tag_is_refused_with_a_short_error_and_no_request() {
     assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
+/// A registry whose every tags page links to a next one, forever: the page of request
+/// `index` holds `tags(index)`, and its `Link` asks for `n` more after the last of them.
+fn endless_registry(
+    n: usize,
+    tags: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
+) -> FaultServer {
+    scripted_registry(100, move |_, index| {
+        let tags = tags(index);
+        let last = tags.last().map_or("", String::as_str);
+        let next = format!("</v2/team/app/tags/list?n={n}&last={last}>; rel=\"next\"");
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        Reply::json(200, &tags_json(&tags)).header("Link", &next)
+    })
+}
+
 #[test]
 fn endless_link_paging_stops_at_the_page_limit() {
     // Every page holds one new tag and links to the next, forever.
-    let server = FaultServer::start(100, |path, index| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
-        Reply::json(200, &tags_json(&[&format!("t{index:06}")])).header(
-            "Link",
-            &format!("</v2/team/app/tags/list?n=1000&last=t{index:06}>; rel=\"next\""),
-        )
-    });
+    let server = endless_registry(1000, |index| vec![format!("t{index:06}")]);
     let source = source_with(RegistryOptions {
         max_pages: 5,
         ..RegistryOptions::default()
     });
     let err = runtime()
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .block_on(source.list_tags(&app(&server)))
         .expect_err("page limit");
     assert_eq!(err.code(), "too_many_pages", "{err}");
     assert!(err.to_string().contains("after 5 pages"), "{err}");
@@ -944,23 +851,15 @@ fn endless_link_paging_stops_at_the_page_limit() {
 
 #[test]
 fn endless_link_paging_stops_at_the_tag_limit() {
-    let server = FaultServer::start(100, |path, index| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
-        let tags: Vec<String> = (0..100).map(|i| format!("t{index:04}-{i:03}")).collect();
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        Reply::json(200, &tags_json(&tags)).header(
-            "Link",
-            &format!("</v2/team/app/tags/list?n=100&last=t{index:04}-099>; rel=\"next\""),
-        )
+    let server = endless_registry(100, |index| {
+        (0..100).map(|i| format!("t{index:04}-{i:03}")).collect()
     });
     let source = source_with(RegistryOptions {
         max_tags: 250,
         ..RegistryOptions::default()
     });
     let err = runtime()
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .block_on(source.list_tags(&app(&server)))
         .expect_err("tag limit");
     assert_eq!(err.code(), "too_many_tags", "{err}");
     assert!(err.to_string().contains("more than 250 tags"), "{err}");
@@ -977,32 +876,24 @@ fn a_listing_of_exactly_the_limits_succeeds() {
         ..RegistryOptions::default()
     });
     let tags = runtime()
-        .block_on(source.list_tags(&format!("{}/team/app", server.host)))
+        .block_on(source.list_tags(&app(&server)))
         .expect("within the limits");
     assert_eq!(tags, all);
 }
 
 #[test]
 fn a_retry_after_of_u64_max_gives_up_without_panicking() {
-    let server = FaultServer::start(20, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(20, |_, _| {
         Reply::json(429, "").header("Retry-After", "18446744073709551615")
     });
-    let err = runtime()
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect_err("rate limited");
+    let err = list_anonymously(&server).expect_err("rate limited");
     assert_eq!(err.code(), "rate_limited", "{err}");
     assert_eq!(tag_requests(&server), 1);
 }
 
 #[test]
 fn tags_that_are_not_oci_tags_are_dropped() {
-    let server = FaultServer::start(20, |path, _| {
-        if path == "/v2/" {
-            return Reply::json(200, "{}");
-        }
+    let server = scripted_registry(20, |_, _| {
         let long = "a".repeat(129);
         Reply::json(
             200,
@@ -1017,8 +908,6 @@ fn tags_that_are_not_oci_tags_are_dropped() {
             ]),
         )
     });
-    let tags = runtime()
-        .block_on(insecure(Credentials::Anonymous).list_tags(&format!("{}/team/app", server.host)))
-        .expect("tags");
+    let tags = list_anonymously(&server).expect("tags");
     assert_eq!(tags, ["1.0.0", "1.2.0"]);
 }

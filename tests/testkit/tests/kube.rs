@@ -33,6 +33,16 @@ spec:
       range: '>=1.0.0'
 ";
 
+/// The apiserver holding the ImageRepository and the ImagePolicy `podinfo` in `apps`, and
+/// the policy as created; `None` (the test is skipped) without the apiserver.
+fn with_policy() -> Option<(KubeApiServer, Value)> {
+    let kube = KubeApiServer::start()?;
+    kube.create_namespace("apps");
+    kube.apply(REPOSITORY);
+    let policy = kube.apply(POLICY).remove(0);
+    Some((kube, policy))
+}
+
 fn ready(status: &str, reason: &str, message: &str) -> Value {
     json!({
         "type": "Ready",
@@ -134,12 +144,9 @@ fn flux_crds_are_established_and_discoverable() {
 
 #[test]
 fn image_policy_status_is_written_only_through_the_status_subresource() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, created)) = with_policy() else {
         return;
     };
-    kube.create_namespace("apps");
-    kube.apply(REPOSITORY);
-    let created = kube.apply(POLICY).remove(0);
     // The CRD defaults a new object's status to observedGeneration -1: not yet reconciled.
     assert_eq!(created["status"]["observedGeneration"], -1);
     let path = kube.path_of(&created);
@@ -170,12 +177,9 @@ fn image_policy_status_is_written_only_through_the_status_subresource() {
 
 #[test]
 fn flux_get_image_policy_prints_the_latest_tag_and_ready_written_in_status() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, policy)) = with_policy() else {
         return;
     };
-    kube.create_namespace("apps");
-    kube.apply(REPOSITORY);
-    let policy = kube.apply(POLICY).remove(0);
     let message = "Latest image tag for 127.0.0.1:5000/podinfo resolved to 6.5.1";
     kube.patch_status(
         &kube.path_of(&policy),
@@ -219,34 +223,9 @@ fn flux_get_image_policy_prints_the_latest_tag_and_ready_written_in_status() {
 /// This test plays the controller: it answers the annotation with that status.
 #[test]
 fn flux_reconcile_image_repository_returns_once_status_handles_the_request() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, path, annotated, mut flux)) = pending_reconcile("20s") else {
         return;
     };
-    kube.create_namespace("apps");
-    let repository = kube.apply(REPOSITORY).remove(0);
-    let path = kube.path_of(&repository);
-    let Some(mut command) = kube.flux_command() else {
-        return;
-    };
-    let mut flux = command
-        .args([
-            "reconcile",
-            "image",
-            "repository",
-            "podinfo",
-            "-n",
-            "apps",
-            "--timeout",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
-        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
-    });
     let requested = annotated["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
         .as_str()
         .unwrap()
@@ -282,33 +261,9 @@ fn flux_reconcile_image_repository_returns_once_status_handles_the_request() {
 /// the CLI takes the status for an older run and waits until its timeout.
 #[test]
 fn flux_reconcile_image_repository_waits_for_last_handled_reconcile_at() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, path, annotated, mut flux)) = pending_reconcile("6s") else {
         return;
     };
-    kube.create_namespace("apps");
-    let repository = kube.apply(REPOSITORY).remove(0);
-    let path = kube.path_of(&repository);
-    let Some(mut command) = kube.flux_command() else {
-        return;
-    };
-    let mut flux = command
-        .args([
-            "reconcile",
-            "image",
-            "repository",
-            "podinfo",
-            "-n",
-            "apps",
-            "--timeout",
-            "6s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
-        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
-    });
     kube.patch_status(
         &path,
         &json!({
@@ -328,33 +283,9 @@ fn flux_reconcile_image_repository_waits_for_last_handled_reconcile_at() {
 /// until its timeout: kstatus calls that InProgress).
 #[test]
 fn flux_reconcile_image_repository_fails_when_status_reports_stalled() {
-    let Some(kube) = KubeApiServer::start() else {
+    let Some((kube, path, annotated, mut flux)) = pending_reconcile("20s") else {
         return;
     };
-    kube.create_namespace("apps");
-    let repository = kube.apply(REPOSITORY).remove(0);
-    let path = kube.path_of(&repository);
-    let Some(mut command) = kube.flux_command() else {
-        return;
-    };
-    let mut flux = command
-        .args([
-            "reconcile",
-            "image",
-            "repository",
-            "podinfo",
-            "-n",
-            "apps",
-            "--timeout",
-            "20s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
-        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
-    });
     let message = "image '127.0.0.1:5000/podinfo:6.5.1' should not include a tag; remove ':6.5.1'";
     let mut stalled = ready("True", "ImageURLInvalid", message);
     stalled["type"] = json!("Stalled");
@@ -417,6 +348,40 @@ fn service_account_user_may_do_what_its_rules_allow_and_nothing_else() {
     };
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("podinfo"), "{}", out.stdout);
+}
+
+/// Where the reconcile tests start: the apiserver holding the ImageRepository `podinfo`, the
+/// object's path, the object once `flux reconcile image repository podinfo` has annotated it
+/// (asked for a reconcile), and that CLI, still waiting for the status to answer.
+type PendingReconcile = (KubeApiServer, String, Value, std::process::Child);
+
+/// Starts a [`PendingReconcile`] whose CLI gives up after `timeout`; `None` (the test is
+/// skipped) where the apiserver or the CLI is missing.
+fn pending_reconcile(timeout: &str) -> Option<PendingReconcile> {
+    let kube = KubeApiServer::start()?;
+    kube.create_namespace("apps");
+    let repository = kube.apply(REPOSITORY).remove(0);
+    let path = kube.path_of(&repository);
+    let flux = kube
+        .flux_command()?
+        .args([
+            "reconcile",
+            "image",
+            "repository",
+            "podinfo",
+            "-n",
+            "apps",
+            "--timeout",
+            timeout,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let annotated = kube.wait_for(&path, Duration::from_secs(20), |object| {
+        object["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].is_string()
+    });
+    Some((kube, path, annotated, flux))
 }
 
 /// The cells of a row of Flux's tables: padded with spaces, separated by tabs, and a row
