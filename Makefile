@@ -36,8 +36,6 @@ setup-python:
 setup-node:
 	cd bindings/node && npm ci --no-audit --no-fund && npx napi build --platform
 
-# Gitea 1.26 for the forge tests, built once into the tool cache (about 3 minutes; skipped
-# when the cached build has the same version). Needs Go and a C compiler.
 # The main job on the embedded example (examples/gitops + examples/tags.snapshot.yaml):
 # offline, in a temp copy with a bare local origin; shows the diff, the commit, and check.
 demo:
