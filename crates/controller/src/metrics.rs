@@ -49,6 +49,25 @@ struct Histogram {
 
 type ObjectKey = (String, String, String);
 
+/// One reconciliation, as the metrics record it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reconciled<'a> {
+    /// The kind.
+    pub kind: &'a str,
+    /// The object's namespace.
+    pub namespace: &'a str,
+    /// The object's name.
+    pub name: &'a str,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// Its Ready status afterwards (`True`, `False`, `Unknown`), if any.
+    pub ready: Option<&'a str>,
+    /// `spec.suspend`.
+    pub suspended: bool,
+    /// Whether it failed (and will be retried).
+    pub failed: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     durations: BTreeMap<ObjectKey, Histogram>,
@@ -72,18 +91,17 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Records one reconciliation of `kind` `namespace/name`: how long it took, its Ready
-    /// status after it, whether it is suspended, and whether it failed.
-    pub fn record(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        elapsed: Duration,
-        ready: Option<&str>,
-        suspended: bool,
-        failed: bool,
-    ) {
+    /// Records one reconciliation.
+    pub fn record(&self, run: &Reconciled<'_>) {
+        let Reconciled {
+            kind,
+            namespace,
+            name,
+            elapsed,
+            ready,
+            suspended,
+            failed,
+        } = *run;
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -326,15 +344,15 @@ mod tests {
     #[test]
     fn a_recorded_reconcile_shows_in_every_family_and_forgetting_removes_it() {
         let m = Metrics::default();
-        m.record(
-            "ImagePolicy",
-            "apps",
-            "po\"d",
-            Duration::from_millis(20),
-            Some("False"),
-            false,
-            true,
-        );
+        m.record(&Reconciled {
+            kind: "ImagePolicy",
+            namespace: "apps",
+            name: "po\"d",
+            elapsed: Duration::from_millis(20),
+            ready: Some("False"),
+            suspended: false,
+            failed: true,
+        });
         let text = m.render();
         assert!(text.contains("gotk_reconcile_duration_seconds_count{kind=\"ImagePolicy\",name=\"po\\\"d\",namespace=\"apps\"} 1"), "{text}");
         assert!(text.contains("gotk_reconcile_condition{kind=\"ImagePolicy\",name=\"po\\\"d\",namespace=\"apps\",status=\"False\",type=\"Ready\"} 1"), "{text}");

@@ -208,15 +208,15 @@ impl Ctx {
         failed: bool,
         started: Instant,
     ) {
-        self.probes.metrics.record(
-            kind.as_str(),
-            objects::namespace_of(obj),
-            objects::name_of(obj),
-            started.elapsed(),
-            update.get(READY).map(|c| c.status.as_str()),
-            objects::suspended(obj),
+        self.probes.metrics.record(&crate::metrics::Reconciled {
+            kind: kind.as_str(),
+            namespace: objects::namespace_of(obj),
+            name: objects::name_of(obj),
+            elapsed: started.elapsed(),
+            ready: update.get(READY).map(|c| c.status.as_str()),
+            suspended: objects::suspended(obj),
             failed,
-        );
+        });
     }
 
     /// Flux's event rules for the image controllers (`notify`): Ready before and after with

@@ -201,9 +201,11 @@ async fn run(
         ScanDecision::Now(why) => {
             update.progressing_with(why == "no tags in database", &format!("scanning: {why}"));
             ctx.write_status(KIND, obj, update).await?;
-            let mut config = RunConfig::default();
             // The controller keeps the tags itself (the store): the facade lists.
-            config.no_cache = true;
+            let config = RunConfig {
+                no_cache: true,
+                ..RunConfig::default()
+            };
             let run = RunContext::new(config).with_secrets(Arc::new(secrets));
             let scan = scan_repository(&run, &repo).await;
             let result = match (scan.result, scan.report.error) {

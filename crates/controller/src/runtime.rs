@@ -75,8 +75,8 @@ pub async fn start(
     // rustls has two crypto providers compiled in (kube's and reqwest's): pick one for the
     // process, else the first TLS client would have to guess.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = TagStore::open(&options.storage_path)?;
     let client = client(&options).await?;
+    let store = TagStore::open(&options.storage_path)?;
     let probes = Arc::new(Probes::default());
     let metrics = parse_addr(&options.metrics_addr, "--metrics-addr")?;
     let health = parse_addr(&options.health_addr, "--health-addr")?;
