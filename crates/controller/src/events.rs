@@ -4,6 +4,10 @@
 //! `event.toolkit.fluxcd.io/*` annotations copied on, a repeat of the same event counted
 //! on the first one. Flux's `Trace` events are recorded as `Normal`. Every event is also
 //! logged. Messages come from reconcilers that never put a secret in them.
+//!
+//! With `--events-addr`, every event but the trace ones is also POSTed there as Flux's
+//! `event.toolkit.fluxcd.io` Event JSON, as Flux's controllers send theirs to
+//! notification-controller (a 429 or 202 answer is not retried).
 
 use crate::objects::{FluxKind, EVENT_ANNOTATION_PREFIX};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -46,6 +50,7 @@ pub struct EventRecorder {
     client: Client,
     instance: String,
     recent: Mutex<HashMap<String, (String, i32)>>,
+    webhook: Option<(reqwest::Client, String)>,
 }
 
 impl std::fmt::Debug for EventRecorder {
@@ -63,7 +68,18 @@ impl EventRecorder {
             client,
             instance: instance.into(),
             recent: Mutex::new(HashMap::new()),
+            webhook: None,
         }
+    }
+
+    /// Also POSTs events to `address` (notification-controller's event receiver).
+    pub fn with_webhook(mut self, address: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .unwrap_or_default();
+        self.webhook = Some((client, address.to_string()));
+        self
     }
 
     /// Logs and records one event about `obj`. Recording failures are logged, never
@@ -85,6 +101,9 @@ impl EventRecorder {
             _ => tracing::info!(kind = kind.as_str(), %namespace, %name, %reason, "{message}"),
         }
         let message = bounded(message);
+        if event_type != EventType::Trace {
+            self.post(kind, obj, event_type, reason, &message);
+        }
         let uid = obj.metadata.uid.clone().unwrap_or_default();
         let key = format!(
             "{namespace}\0{name}\0{uid}\0{}\0{reason}\0{message}",
@@ -160,6 +179,59 @@ impl EventRecorder {
             Ok(_) => self.remember(key, event_name, 1),
             Err(e) => tracing::warn!(error = %e, %namespace, %name, "could not record an event"),
         }
+    }
+
+    /// Sends the event to the webhook in the background (a slow receiver never holds up a
+    /// reconciliation).
+    fn post(
+        &self,
+        kind: FluxKind,
+        obj: &DynamicObject,
+        event_type: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        let Some((client, address)) = self.webhook.clone() else {
+            return;
+        };
+        let metadata: BTreeMap<String, String> = obj
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with(EVENT_ANNOTATION_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut body = serde_json::json!({
+            "involvedObject": {
+                "kind": kind.as_str(),
+                "namespace": obj.metadata.namespace,
+                "name": obj.metadata.name,
+                "uid": obj.metadata.uid,
+                "apiVersion": kind.api_resource().api_version,
+                "resourceVersion": obj.metadata.resource_version,
+            },
+            "severity": if event_type == EventType::Warning { "error" } else { "info" },
+            "timestamp": crate::status::now_rfc3339(),
+            "message": message,
+            "reason": reason,
+            "reportingController": kind.controller(),
+            "reportingInstance": self.instance,
+        });
+        if !metadata.is_empty() {
+            body["metadata"] = serde_json::json!(metadata);
+        }
+        tokio::spawn(async move {
+            let sent = client
+                .post(&address)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "could not send an event to --events-addr");
+            }
+        });
     }
 
     fn remember(&self, key: String, event_name: String, count: i32) {

@@ -94,6 +94,10 @@ pub struct ControllerOptions {
     /// The longest wait between retries of a failing object.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub max_retry_delay: Duration,
+    /// Also send each Event (not Flux's trace events) to this address, as Flux's
+    /// controllers send theirs to notification-controller (its Alerts keep working).
+    #[arg(long, value_name = "URL")]
+    pub events_addr: Option<String>,
     /// This replica's name in the Lease and in Events (default: $POD_NAME, else the host
     /// name, plus a random suffix).
     #[arg(long, value_name = "NAME")]

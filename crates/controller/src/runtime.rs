@@ -359,7 +359,10 @@ async fn run_controllers(
         client.clone(),
         options.clone(),
         store,
-        EventRecorder::new(client.clone(), identity),
+        match &options.events_addr {
+            Some(address) => EventRecorder::new(client.clone(), identity).with_webhook(address),
+            None => EventRecorder::new(client.clone(), identity),
+        },
         Arc::clone(&probes),
         leadership,
         Stores {

@@ -490,3 +490,68 @@ fn suspended_objects_are_left_alone_until_resumed() {
     let repo = wait_ready(kube, "ImageRepository", ns, "app", WAIT);
     assert_eq!(repo["status"]["lastScanResult"]["tagCount"], 1);
 }
+
+#[test]
+fn events_also_go_to_the_events_address_as_flux_sends_them_to_notification_controller() {
+    let Some(env) = env() else { return };
+    let (kube, registry) = (&env.kube, &env.registry);
+    let ns = "notify";
+    kube.create_namespace(ns);
+    let image = format!("{}/{ns}/app", registry.host);
+    registry.seed(&format!("{ns}/app"), &tags(&["1.0.0"]));
+    let receiver = tagsmith_testkit::http::FaultServer::start(100, |_, _| {
+        tagsmith_testkit::http::Reply::json(202, "")
+    });
+    kube.apply(&format!(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: {ns}\n  annotations: {{event.toolkit.fluxcd.io/team: shop}}\nspec: {{image: \"{image}\", interval: 1h, insecure: true}}\n"
+    ));
+    let (_dir, store) = storage();
+    let mut options = options(kube, ns, &store);
+    options.events_addr = Some(format!("http://{}/", receiver.host));
+    let _controller = Running::start(options);
+    wait_ready(kube, "ImageRepository", ns, "app", WAIT);
+    let request = poll(WAIT, "an event at --events-addr", || {
+        receiver.full_requests().into_iter().next()
+    });
+    assert!(request.line.starts_with("POST / "), "{}", request.line);
+    let event: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(event["involvedObject"]["kind"], "ImageRepository");
+    assert_eq!(event["involvedObject"]["namespace"], ns);
+    assert_eq!(event["severity"], "info");
+    assert_eq!(event["reason"], "Succeeded");
+    assert_eq!(event["reportingController"], "image-reflector-controller");
+    assert_eq!(event["metadata"]["event.toolkit.fluxcd.io/team"], "shop");
+    assert!(event["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("successful scan: found 1 tags"));
+    // The Kubernetes Event carries the same annotation.
+    let recorded = events(kube, ns, "app");
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e["metadata"]["annotations"]["event.toolkit.fluxcd.io/team"] == "shop"),
+        "{recorded:?}"
+    );
+}
+
+#[test]
+fn objects_that_carry_fluxs_finalizer_are_released_on_deletion() {
+    let Some(env) = env() else { return };
+    let (kube, registry) = (&env.kube, &env.registry);
+    let ns = "finalizer";
+    kube.create_namespace(ns);
+    let image = format!("{}/{ns}/app", registry.host);
+    // As Flux's image-reflector-controller left it.
+    kube.apply(&format!(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: {ns}\n  finalizers: [finalizers.fluxcd.io]\nspec: {{image: \"{image}\", interval: 1h, insecure: true}}\n"
+    ));
+    let (_dir, store) = storage();
+    let _controller = Running::start(options(kube, ns, &store));
+    let repo_path = path(kube, "ImageRepository", ns, "app");
+    let (status, _) = kube.request("DELETE", &repo_path, "", None);
+    assert_eq!(status, 200);
+    poll(WAIT, "the object gone", || {
+        (kube.request("GET", &repo_path, "", None).0 == 404).then_some(())
+    });
+}
