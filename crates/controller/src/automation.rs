@@ -77,6 +77,9 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action,
     let mut update = StatusUpdate::new(&obj);
     let mut pushed = None;
     let (outcome, interval) = run(&obj, &ctx, &mut update, &mut pushed).await?;
+    if outcome == Outcome::Pending {
+        return Ok(Action::requeue(interval.unwrap_or(Duration::from_secs(2))));
+    }
     crate::reconcile::trace(KIND, &obj, &outcome);
     let action = ctx
         .finish(KIND, &obj, &mut update, &outcome, interval, started)
@@ -86,7 +89,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action,
     } else {
         READY_MESSAGE.to_string()
     };
-    ctx.notify(KIND, &obj, &update, pushed, &trace).await;
+    ctx.notify(KIND, &obj, &update, pushed, &trace);
     Ok(action)
 }
 
@@ -118,6 +121,13 @@ async fn run(
         return stalled(reason::FAILED, "the object could not be read".into());
     };
     let interval = Some(automation.interval.max(Duration::from_secs(1)));
+    // New policies still being resolved for the first time: wait for them, so that a burst
+    // of new objects makes one commit, not one per policy. Bounded: a policy gets a status
+    // within --requeue-dependency of its creation.
+    crate::runtime::ready(&ctx.all_policies, Duration::from_secs(30)).await;
+    if policies_settling(ctx, &automation) {
+        return Ok((Outcome::Pending, Some(Duration::from_secs(2))));
+    }
     update.fields.insert(
         "lastAutomationRunTime".into(),
         Value::String(update.now().to_string()),
@@ -214,8 +224,6 @@ async fn run(
             }
         }
     }
-    // The policies' first list must be complete: an automation must not run on a part of them.
-    crate::runtime::ready(&ctx.all_policies, Duration::from_secs(30)).await;
     let (selections, observed) = selections_for(ctx, &automation);
     let config = run_config(ctx, &git.url, &objects, &automation);
     let run = RunContext::new(config.clone()).with_secrets(Arc::new(secrets));
@@ -315,6 +323,20 @@ async fn run(
 
 fn report_refspec(obj: &DynamicObject) -> Option<String> {
     objects::str_at(obj, "/spec/git/push/refspec").map(str::to_string)
+}
+
+/// Whether a policy the automation selects is new and not reconciled yet (the
+/// controller's first list of every policy must be complete before this is asked).
+fn policies_settling(ctx: &Ctx, automation: &Automation) -> bool {
+    let namespace = automation.origin.namespace();
+    ctx.all_policies.state().iter().any(|policy| {
+        objects::namespace_of(policy) == namespace
+            && automation
+                .policy_selector
+                .matches(&policy.metadata.labels.clone().unwrap_or_default())
+            && !crate::policy::has_ready(policy)
+            && crate::policy::is_new(policy, ctx.options.requeue_dependency)
+    })
 }
 
 /// The selections the automation sees: every ImagePolicy in its namespace with a

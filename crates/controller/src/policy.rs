@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tagsmith::config::RunConfig;
 use tagsmith::crd::DigestReflection;
-use tagsmith::run::{scan_repository, select_policy, RunContext, Scans};
+use tagsmith::registry::ScanResult;
+use tagsmith::run::{
+    scan_repository, select_policy, RepositoryReport, RepositoryScan, RunContext, Scans,
+};
 
 const KIND: FluxKind = FluxKind::ImagePolicy;
 
@@ -60,6 +63,12 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action,
         return Ok(Action::await_change());
     }
     let (outcome, requeue) = run(&obj, &ctx, &mut update).await?;
+    if outcome == Outcome::Pending {
+        // The repository's first scan will trigger this policy again.
+        return Ok(Action::requeue(
+            requeue.unwrap_or(ctx.options.requeue_dependency),
+        ));
+    }
     crate::reconcile::trace(KIND, &obj, &outcome);
     // Waiting for the repository's first scan is retried after --requeue-dependency, not
     // with the failure backoff.
@@ -75,7 +84,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action,
         .get(crate::status::READY)
         .map(|c| c.message.clone())
         .unwrap_or_default();
-    ctx.notify(KIND, &obj, &update, None, &message).await;
+    ctx.notify(KIND, &obj, &update, None, &message);
     Ok(action)
 }
 
@@ -113,17 +122,15 @@ async fn run(
         ));
     }
     let requeue = interval.filter(|_| policy.digest_reflection == DigestReflection::Always);
+    // A policy's run is short (no network unless a digest is resolved): its progress is
+    // not written on its own, only its outcome (Flux writes both).
     update.progressing("reconciliation in progress");
-    let requested = objects::requested_at(obj);
     if update.generation() != update.observed_generation() {
         update.progressing(&format!(
             "processing object: new generation {} -> {}",
             update.observed_generation(),
             update.generation()
         ));
-        ctx.write_status(KIND, obj, update).await?;
-    } else if requested.is_some() && requested != update.last_handled_reconcile_at() {
-        ctx.write_status(KIND, obj, update).await?;
     }
     let repo_key = policy.repository.clone();
     let get_failed = |why: &str, message: String| {
@@ -194,8 +201,11 @@ async fn run(
             Err(e) => return Ok((get_failed(reason::FAILURE, api_error(&e)), requeue)),
         }
     }
-    let stored = ctx.store.tags(&repo.image);
-    if stored.is_none_or(|s| s.tags.is_empty()) {
+    let stored = ctx.store.tags(&repo.image).filter(|s| !s.tags.is_empty());
+    let Some(stored) = stored else {
+        if first_scan_pending(obj, &repo_obj, ctx.options.requeue_dependency) {
+            return Ok((Outcome::Pending, Some(ctx.options.requeue_dependency)));
+        }
         return Ok((
             Outcome::retry(
                 reason::DEPENDENCY_NOT_READY,
@@ -206,7 +216,7 @@ async fn run(
             ),
             None,
         ));
-    }
+    };
     let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
     let old_latest = status.get("latestRef").cloned().filter(Value::is_object);
     // Flux resolves the digest again only when the tag changed (IfNotPresent): the old
@@ -235,16 +245,31 @@ async fn run(
     if if_not_present {
         policy.digest_reflection = DigestReflection::Never;
     }
-    let config = RunConfig {
-        cache_dir: Some(ctx.store.dir()),
-        ..RunConfig::default()
-    };
-    let run = RunContext::new(config).with_secrets(Arc::new(secrets));
-    // From the store only: an interval no stored scan is older than.
-    let mut from_store = repo.clone();
-    from_store.interval = Duration::MAX;
     let mut scans = Scans::default();
-    scans.insert(repo_key.clone(), scan_repository(&run, &from_store).await);
+    let needs_credentials = policy.digest_reflection != DigestReflection::Never || if_not_present;
+    let shared = ctx.shared_source(repo.insecure);
+    match shared {
+        Some(source)
+            if !(needs_credentials
+                && (repo.secret_ref.is_some() || repo.cert_secret_ref.is_some())) =>
+        {
+            // The repository's stored scan, as it is (digests, if any, through the shared
+            // client: the repository has no credentials of its own).
+            scans.insert(repo_key.clone(), stored_scan(&repo, stored, source));
+        }
+        _ => {
+            // The facade's scan through the store (an interval no stored scan is older
+            // than), with the repository's credentials for its digests.
+            let config = RunConfig {
+                cache_dir: Some(ctx.store.dir()),
+                ..RunConfig::default()
+            };
+            let run = RunContext::new(config).with_secrets(Arc::new(secrets));
+            let mut from_store = repo.clone();
+            from_store.interval = Duration::MAX;
+            scans.insert(repo_key.clone(), scan_repository(&run, &from_store).await);
+        }
+    }
     let mut selection = select_policy(&objects_read, &scans, &policy).await;
     let tag = selection.report.latest_tag.clone();
     if let (true, Some(tag)) = (if_not_present, &tag) {
@@ -319,6 +344,83 @@ async fn run(
         Outcome::success(ready_message(&latest, previous.as_ref())),
         requeue,
     ))
+}
+
+/// Whether `policy` is new and its repository is scanning for the first time (no scan
+/// result, no failure yet): the policy then waits for that scan, which triggers it, rather
+/// than writing a failure that the scan will undo a moment later (Flux writes
+/// `DependencyNotReady` then). A policy older than `grace`, or a repository that failed,
+/// gets its failure written as Flux writes it.
+pub fn first_scan_pending(policy: &DynamicObject, repo: &DynamicObject, grace: Duration) -> bool {
+    let repo_status = &repo.data["status"];
+    let repo_failed = repo_status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            (c["type"] == "Ready" && c["status"] == "False")
+                || (c["type"] == "Stalled" && c["status"] == "True")
+        });
+    repo_status.get("lastScanResult").is_none_or(Value::is_null)
+        && !repo_failed
+        && !has_ready(policy)
+        && is_new(policy, grace)
+}
+
+/// Whether the object has a Ready condition that is True or False (it was reconciled).
+pub fn has_ready(obj: &DynamicObject) -> bool {
+    obj.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && (c["status"] == "True" || c["status"] == "False"))
+}
+
+/// Whether the object was created less than `grace` ago.
+pub fn is_new(obj: &DynamicObject, grace: Duration) -> bool {
+    obj.metadata.creation_timestamp.as_ref().is_some_and(|t| {
+        k8s_openapi::jiff::Timestamp::now()
+            .duration_since(t.0)
+            .unsigned_abs()
+            < grace
+    })
+}
+
+/// A repository's scan as the store holds it (tags after exclusions, in Flux's order).
+fn stored_scan(
+    repo: &tagsmith::crd::ImageRepository,
+    stored: tagsmith::registry::CachedTags,
+    source: Arc<dyn tagsmith::registry::TagSource>,
+) -> RepositoryScan {
+    let latest_tags: Vec<String> = stored
+        .tags
+        .iter()
+        .take(tagsmith::registry::LATEST_TAGS)
+        .cloned()
+        .collect();
+    RepositoryScan {
+        report: RepositoryReport {
+            repository: repo.origin.key(),
+            cluster: None,
+            image: repo.image.clone(),
+            tag_count: stored.tags.len(),
+            latest_tags: latest_tags.clone(),
+            cached: true,
+            stale: false,
+            scanned_at: stored.scanned_at,
+            error: None,
+        },
+        result: Some(ScanResult {
+            image: repo.image.clone(),
+            tag_count: stored.tags.len(),
+            tags: stored.tags,
+            excluded_count: 0,
+            latest_tags,
+            scanned_at: stored.scanned_at,
+            duration_ms: 0,
+        }),
+        source: Some(source),
+    }
 }
 
 #[cfg(test)]

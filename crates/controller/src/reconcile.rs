@@ -18,6 +18,7 @@ use kube::{Api, Client};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tagsmith::registry::{OciTagSource, RegistryOptions, TagSource};
 use tagsmith::secrets::MapSecrets;
 use tagsmith::Secret as SecretValue;
 
@@ -43,7 +44,7 @@ pub struct Ctx {
     /// Scanned tags.
     pub store: TagStore,
     /// Events.
-    pub recorder: EventRecorder,
+    pub recorder: Arc<EventRecorder>,
     /// Metrics and readiness.
     pub probes: Arc<Probes>,
     /// Whether this replica may write.
@@ -57,6 +58,10 @@ pub struct Ctx {
     /// `$TAGSMITH_FORGE_TOKEN`, for pull requests.
     pub forge_token: Option<SecretValue>,
     failures: Mutex<HashMap<String, u32>>,
+    /// One registry client for every repository without credentials of its own, over
+    /// HTTPS and over plain HTTP (`spec.insecure`): connections and tokens are reused, as
+    /// Flux's controller reuses its transport.
+    shared: [Option<Arc<dyn TagSource>>; 2],
 }
 
 impl std::fmt::Debug for Ctx {
@@ -90,7 +95,7 @@ impl Ctx {
             client,
             options,
             store,
-            recorder,
+            recorder: Arc::new(recorder),
             probes,
             leadership,
             repositories: stores.repositories,
@@ -101,7 +106,20 @@ impl Ctx {
                 .filter(|v| !v.is_empty())
                 .map(SecretValue::new),
             failures: Mutex::new(HashMap::new()),
+            shared: [false, true].map(|insecure| {
+                OciTagSource::new(RegistryOptions {
+                    insecure,
+                    ..RegistryOptions::default()
+                })
+                .ok()
+                .map(|s| Arc::new(s) as Arc<dyn TagSource>)
+            }),
         }
+    }
+
+    /// The shared registry client for repositories without credentials.
+    pub fn shared_source(&self, insecure: bool) -> Option<Arc<dyn TagSource>> {
+        self.shared[usize::from(insecure)].clone()
     }
 
     /// The API of `kind` in `namespace`.
@@ -188,6 +206,8 @@ impl Ctx {
                 self.succeeded(kind, &key);
                 Action::await_change()
             }
+            Outcome::Pending => success_requeue
+                .map_or_else(|| Action::requeue(Duration::from_secs(2)), Action::requeue),
         };
         self.record_metrics(
             kind,
@@ -221,11 +241,12 @@ impl Ctx {
 
     /// Flux's event rules for the image controllers (`notify`): Ready before and after with
     /// a changed message (or `changed`), or newly Ready: Normal with the Ready reason and
-    /// message; not Ready: Warning; otherwise a Trace with `trace_message`.
-    pub async fn notify(
+    /// message; not Ready: Warning; otherwise a Trace with `trace_message`. The event is
+    /// recorded in the background: the object's slot is free for the next one meanwhile.
+    pub fn notify(
         &self,
         kind: FluxKind,
-        obj: &DynamicObject,
+        obj: &Arc<DynamicObject>,
         update: &StatusUpdate,
         changed: Option<String>,
         trace_message: &str,
@@ -242,15 +263,10 @@ impl Ctx {
                 ready.reason.clone(),
                 ready.message.clone(),
             )
-        } else if was
-            && (changed.is_some() || (kind != FluxKind::ImageUpdateAutomation && message_changed))
+        } else if !was
+            || changed.is_some()
+            || (kind != FluxKind::ImageUpdateAutomation && message_changed)
         {
-            (
-                EventType::Normal,
-                ready.reason.clone(),
-                changed.unwrap_or_else(|| ready.message.clone()),
-            )
-        } else if !was {
             (
                 EventType::Normal,
                 ready.reason.clone(),
@@ -263,9 +279,13 @@ impl Ctx {
                 trace_message.to_string(),
             )
         };
-        self.recorder
-            .record(kind, obj, event_type, &reason, &message)
-            .await;
+        let recorder = Arc::clone(&self.recorder);
+        let obj = Arc::clone(obj);
+        tokio::spawn(async move {
+            recorder
+                .record(kind, &obj, event_type, &reason, &message)
+                .await;
+        });
     }
 
     /// An object being deleted: Flux's finalizer removed (so objects Flux reconciled before
@@ -410,6 +430,9 @@ pub fn error_policy(
 /// Events and the `Ready` condition's status after an outcome, for logs.
 pub fn trace(kind: FluxKind, obj: &DynamicObject, outcome: &Outcome) {
     match outcome {
+        Outcome::Pending => {
+            tracing::debug!(kind = kind.as_str(), object = %objects::key_of(obj), "waiting")
+        }
         Outcome::Success { message } => {
             tracing::debug!(kind = kind.as_str(), object = %objects::key_of(obj), "{message}")
         }

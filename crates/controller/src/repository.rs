@@ -119,7 +119,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action,
     let action = ctx
         .finish(KIND, &obj, &mut update, &outcome, Some(requeue), started)
         .await?;
-    ctx.notify(KIND, &obj, &update, None, &trace).await;
+    ctx.notify(KIND, &obj, &update, None, &trace);
     Ok(action)
 }
 
@@ -151,16 +151,18 @@ async fn run(
     };
     update.progressing("reconciliation in progress");
     let requested = objects::requested_at(obj);
+    // Flux writes this progress at once, then again when the scan starts. A scan takes
+    // milliseconds to seconds: tagsmith writes the progress only when a reconcile was
+    // requested (someone may be watching), and otherwise only the outcome (a third of the
+    // status writes at scale).
     if update.generation() != update.observed_generation() {
         update.progressing(&format!(
             "processing object: new generation {} -> {}",
             update.observed_generation(),
             update.generation()
         ));
-        ctx.write_status(KIND, obj, update).await?;
-    } else if requested.is_some() && requested != update.last_handled_reconcile_at() {
-        ctx.write_status(KIND, obj, update).await?;
     }
+    let announce = requested.is_some() && requested != update.last_handled_reconcile_at();
     let canonical = match canonical_image_name(&repo.image) {
         Ok(name) => name,
         Err(message) => return Ok((Outcome::stalled(reason::IMAGE_URL_INVALID, message), none)),
@@ -200,13 +202,23 @@ async fn run(
     let when = match should_scan(obj, &repo, &canonical, update, ctx) {
         ScanDecision::Now(why) => {
             update.progressing_with(why == "no tags in database", &format!("scanning: {why}"));
-            ctx.write_status(KIND, obj, update).await?;
+            if announce {
+                ctx.write_status(KIND, obj, update).await?;
+            }
             // The controller keeps the tags itself (the store): the facade lists.
             let config = RunConfig {
                 no_cache: true,
                 ..RunConfig::default()
             };
-            let run = RunContext::new(config).with_secrets(Arc::new(secrets));
+            let mut run = RunContext::new(config).with_secrets(Arc::new(secrets));
+            // Without credentials of its own, a repository is listed through the shared
+            // client (connections and tokens reused); the facade still bounds each call by
+            // the repository's `spec.timeout`.
+            if repo.secret_ref.is_none() && repo.cert_secret_ref.is_none() {
+                if let Some(shared) = ctx.shared_source(repo.insecure) {
+                    run = run.with_tag_source(shared);
+                }
+            }
             let scan = scan_repository(&run, &repo).await;
             let result = match (scan.result, scan.report.error) {
                 (Some(result), None) => result,
@@ -224,7 +236,10 @@ async fn run(
                     ));
                 }
             };
-            ctx.store.put(&repo.image, &result.tags, result.scanned_at);
+            // A private file written atomically and synced: off the async workers.
+            let (store, image, tags) = (ctx.store.clone(), repo.image.clone(), result.tags.clone());
+            let scanned_at = result.scanned_at;
+            let _ = tokio::task::spawn_blocking(move || store.put(&image, &tags, scanned_at)).await;
             let revision = revision(&result.tags);
             let mut scan_result = json!({
                 "revision": revision,

@@ -36,6 +36,13 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// How long in-flight reconciliations (a push under way) may take to finish on shutdown
+/// (the Deployment's termination grace period is 60 s).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(50);
+
+/// How long an automation waits for more triggers before it runs.
+const AUTOMATION_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A started controller: where its servers listen, and its task.
 #[derive(Debug)]
 pub struct Started {
@@ -414,7 +421,7 @@ async fn run_controllers(
         Controller::for_stream_with(main, ir_store.clone(), ir.api_resource())
             .with_config(concurrency.clone())
             .watches_stream(secret_watch(configs.clone()), from_secret)
-            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .graceful_shutdown_on(after_ready(stop.clone(), ir_store.clone()))
             .run(
                 repository::reconcile,
                 move |o, e, c| error_policy(o, e, c, ir),
@@ -449,7 +456,7 @@ async fn run_controllers(
         Controller::for_stream_with(main, ip_store.clone(), ip.api_resource())
             .with_config(concurrency.clone())
             .watches_stream_with(scans, from_repository, ir.api_resource())
-            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .graceful_shutdown_on(after_ready(stop.clone(), ip_store.clone()))
             .run(
                 policy::reconcile,
                 move |o, e, c| error_policy(o, e, c, ip),
@@ -536,12 +543,14 @@ async fn run_controllers(
                     .collect::<Vec<_>>()
             }
         };
+        // A burst of policy changes (a repository's new tags move several policies) makes
+        // one run of the namespace's automations, not one clone per policy.
         Controller::for_stream_with(main, iua_store.clone(), iua.api_resource())
-            .with_config(concurrency.clone())
+            .with_config(concurrency.clone().debounce(AUTOMATION_DEBOUNCE))
             .watches_stream_with(latest_refs, in_namespace, ip.api_resource())
             .watches_stream_with(sources, naming, git.api_resource())
             .watches_stream(secret_watch(configs.clone()), from_secret)
-            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .graceful_shutdown_on(after_ready(stop.clone(), iua_store.clone()))
             .run(
                 automation::reconcile,
                 move |o, e, c| error_policy(o, e, c, iua),
@@ -550,9 +559,28 @@ async fn run_controllers(
             .for_each(|_| futures::future::ready(()))
     };
 
-    futures::join!(repositories, policies, automations);
+    let all = async {
+        futures::join!(repositories, policies, automations);
+    };
+    let grace = async {
+        stop.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = all => {}
+        () = grace => tracing::warn!("reconciliations still running {SHUTDOWN_GRACE:?} after shutdown was asked; stopping them"),
+    }
     probes.metrics.set_sources(None);
     drop(all_ip_store);
+}
+
+/// The graceful shutdown trigger of a controller: `stop`, once the controller's store has
+/// had its first list (kube-runtime holds its runner until then, and a shutdown that cuts
+/// the watch before the list completes would wait for it forever), at most 10 s after.
+async fn after_ready(stop: CancellationToken, store: Store<DynamicObject>) {
+    stop.cancelled().await;
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.wait_until_ready()).await;
 }
 
 /// Waits until `store` has had its first complete list (bounded: an unready store after

@@ -116,6 +116,9 @@ pub enum Outcome {
         /// The Stalled message.
         message: String,
     },
+    /// Nothing to write yet: the object waits for another one (a repository's first scan,
+    /// policies still being resolved) and is looked at again soon.
+    Pending,
 }
 
 impl Outcome {
@@ -319,6 +322,7 @@ impl StatusUpdate {
                     );
                 }
             }
+            Outcome::Pending => return,
             Outcome::Stalled { reason, message } => {
                 self.delete(RECONCILING);
                 self.set(STALLED, "True", reason, message);

@@ -555,3 +555,45 @@ fn objects_that_carry_fluxs_finalizer_are_released_on_deletion() {
         (kube.request("GET", &repo_path, "", None).0 == 404).then_some(())
     });
 }
+
+#[test]
+fn policies_created_together_make_one_commit_not_one_per_policy() {
+    let Some(env) = env() else { return };
+    let (kube, registry) = (&env.kube, &env.registry);
+    let ns = "burst";
+    kube.create_namespace(ns);
+    let names = ["a", "b", "c", "d"];
+    let mut deploy = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    let mut objects = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: git-auth, namespace: {ns}}}\nstringData: {{username: {GIT_USER}, password: {GIT_PASSWORD}}}\n"
+    );
+    for name in names {
+        let image = format!("{}/{ns}/{name}", registry.host);
+        registry.seed(&format!("{ns}/{name}"), &tags(&["1.0.0", "2.0.0"]));
+        deploy.push_str(&format!(
+            "- image: {image}:1.0.0 # {{\"$imagepolicy\": \"{ns}:{name}\"}}\n"
+        ));
+        objects.push_str(&format!(
+            "---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{image: \"{image}\", interval: 1h, insecure: true}}\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{imageRepositoryRef: {{name: {name}}}, policy: {{semver: {{range: \">=1.0.0\"}}}}}}\n"
+        ));
+    }
+    let bare = tagsmith_testkit::git::BareRemote::with_files(&[("apps/list.yaml", &deploy)]);
+    let http = tagsmith_testkit::git::HttpGitServer::start(bare.base(), GIT_USER, GIT_PASSWORD);
+    objects.push_str(&format!(
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: fleet, namespace: {ns}}}\nspec: {{interval: 1m, url: \"{}\", ref: {{branch: main}}, secretRef: {{name: git-auth}}}}\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: fleet, namespace: {ns}}}\nspec:\n  interval: 1h\n  sourceRef: {{kind: GitRepository, name: fleet}}\n  git:\n    commit: {{author: {{name: bot, email: bot@example.com}}}}\n    push: {{branch: main}}\n  update: {{path: ./apps, strategy: Setters}}\n",
+        http.url("remote.git")
+    ));
+    let (_dir, store) = storage();
+    let _controller = Running::start(options(kube, ns, &store));
+    // Everything created at once, after the controller started.
+    kube.apply(&objects);
+    wait_until(kube, "ImageUpdateAutomation", ns, "fleet", WAIT, |a| {
+        a["status"]["observedPolicies"]
+            .as_object()
+            .is_some_and(|p| p.len() == names.len())
+    });
+    let list = bare.show("main", "apps/list.yaml");
+    assert_eq!(list.matches(":2.0.0").count(), names.len(), "{list}");
+    let log = bare.log("main");
+    assert_eq!(log.len(), 2, "one commit for the four policies: {log:?}");
+}
