@@ -199,6 +199,7 @@ impl ControllerOptions {
             tagsmith::names::validate_namespace(ns)
                 .map_err(|e| config(format!("--namespace {e}")))?;
         }
+        self.watched_namespace()?;
         parse_addr(&self.metrics_addr, "--metrics-addr")?;
         parse_addr(&self.health_addr, "--health-addr")?;
         Ok(())
