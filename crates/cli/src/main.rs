@@ -4,6 +4,7 @@
 //! Exit codes: 0 done (changed or not), 1 a failure or some object failed, 2 bad
 //! command-line input (see [`exit`]).
 
+mod controller;
 mod exit;
 mod policy;
 mod run;
@@ -34,14 +35,24 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Find image references without markers and markers naming unknown policies.
     Check(run::CheckArgs),
+    /// Run in the cluster in place of Flux's image-reflector-controller and
+    /// image-automation-controller.
+    Controller(controller::ControllerArgs),
+    /// Print what a cluster needs to run `tagsmith controller`.
+    Install(controller::InstallArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Structured logs on stderr (warnings by default; `RUST_LOG=tagsmith=debug` for more),
     // so stdout stays the report.
+    // The controller is a service: what it does is its log (info); the rest print reports.
+    let level = match cli.command {
+        Command::Controller(_) => "info",
+        _ => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     // Colours only for a person at a terminal: escape codes in a CI log or a file are noise.
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -67,6 +78,8 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Run(args) => run::run(*args),
         Command::Check(args) => run::check(args),
+        Command::Controller(args) => controller::run(args),
+        Command::Install(args) => controller::install(args),
     };
     exit::report(result)
 }

@@ -27,10 +27,17 @@ impl Workspace {
     /// The checkout of `config.root` (default `.`), or a fresh clone of `config.url`.
     /// Blocking (libgit2): call it off async workers.
     pub fn prepare(config: &RunConfig) -> Result<Self, RunError> {
+        let git_auth = config.git_credentials().into_auth()?;
+        Self::prepare_with_auth(config, git_auth)
+    }
+
+    /// [`prepare`](Self::prepare) with credentials the caller already holds instead of the
+    /// configuration's (the controller reads them from the GitRepository's Secret: nothing
+    /// is written to disk). They serve the clone and every push. Blocking (libgit2).
+    pub fn prepare_with_auth(config: &RunConfig, git_auth: GitAuth) -> Result<Self, RunError> {
         config
             .validate()
             .map_err(|message| RunError::Config { message })?;
-        let git_auth = config.git_credentials().into_auth()?;
         let Some(url) = &config.url else {
             let root = config.root_or_default();
             if !root.is_dir() {
