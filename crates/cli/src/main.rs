@@ -37,7 +37,7 @@ enum Command {
     Check(run::CheckArgs),
     /// Run in the cluster in place of Flux's image-reflector-controller and
     /// image-automation-controller.
-    Controller(controller::ControllerArgs),
+    Controller(Box<controller::ControllerArgs>),
     /// Print what a cluster needs to run `tagsmith controller`.
     Install(controller::InstallArgs),
 }
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Run(args) => run::run(*args),
         Command::Check(args) => run::check(args),
-        Command::Controller(args) => controller::run(args),
+        Command::Controller(args) => controller::run(*args),
         Command::Install(args) => controller::install(args),
     };
     exit::report(result)

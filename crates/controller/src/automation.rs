@@ -419,7 +419,7 @@ fn run_config(ctx: &Ctx, url: &str, objects: &FluxObjects, automation: &Automati
     config
 }
 
-/// Clone, update, commit and push (blocking). Returns the report, the checked-out commit
+/// Clone, update, commit and push (blocking; call it from a blocking thread). Returns the report, the checked-out commit
 /// and branch; `Err` when the checkout itself failed.
 fn blocking_update(
     run: &RunContext,
@@ -442,7 +442,11 @@ fn blocking_update(
     let repo = tagsmith::git::Repository::open(&workspace.root).ok();
     let head = repo.as_ref().and_then(|r| r.head_commit().ok());
     let branch = repo.as_ref().and_then(|r| r.current_branch().ok());
-    let report = update_automation(run, &workspace, objects, automation, selections);
+    // The facade's update does its git work in place and awaits only the forge: on this
+    // blocking thread, run it to completion on the controller's runtime.
+    let report = tokio::runtime::Handle::current().block_on(update_automation(
+        run, &workspace, objects, automation, selections,
+    ));
     Ok((report, head, branch))
 }
 
