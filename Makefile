@@ -46,6 +46,8 @@ test: test-rust test-python test-node
 
 test-rust:
 	$(CARGO) test --workspace --exclude tagsmith-benches
+	# The facade as a selection-and-setter-only dependency (no `pipeline` feature).
+	$(CARGO) test -p tagsmith --no-default-features
 
 test-python:
 	bindings/python/.venv/bin/python -m pytest -q bindings/python/tests
@@ -56,6 +58,11 @@ test-node:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# The facade without its default `pipeline` feature: selection and the setter only, and
+	# none of git2, OpenPGP, the HTTP client or the registry client linked.
+	$(CARGO) clippy -p tagsmith --no-default-features --all-targets -- -D warnings
+	@if $(CARGO) tree -p tagsmith --no-default-features -e normal --prefix none | grep -E '^(git2|pgp|reqwest|oci-client) '; then \
+	  echo "tagsmith --no-default-features links the pipeline's dependencies (above)"; exit 1; fi
 
 # The setter under cargo-fuzz (libFuzzer on stable, no sanitizer) for FUZZ_RUNS inputs
 # with a fixed seed (FUZZ_SEED=0: a new one), from crates/marker-setter/fuzz/seeds (which

@@ -42,8 +42,8 @@ pub use repo::{
 };
 pub use sign::SigningKey;
 pub use template::{
-    uses_updated, ChangeRecord, MessageTemplate, ObjectRef, TemplateData, DEFAULT_MESSAGE_TEMPLATE,
-    MAX_MESSAGE_BYTES, MAX_RANGE_ITERATIONS, MAX_TEMPLATE_BYTES,
+    uses_updated, ChangeRecord, MessageTemplate, ObjectIdentifier, TemplateData,
+    DEFAULT_MESSAGE_TEMPLATE, MAX_MESSAGE_BYTES, MAX_RANGE_ITERATIONS, MAX_TEMPLATE_BYTES,
 };
 
 /// Why a commit or push failed.

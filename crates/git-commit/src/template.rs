@@ -39,9 +39,12 @@ pub const MAX_TEMPLATE_BYTES: usize = 64 << 10;
 /// How many `range` iterations one render may run, over all loops.
 pub const MAX_RANGE_ITERATIONS: u64 = 1_000_000;
 
-/// An object a change was made in.
+/// An object a change was made in, as Flux's commit template data names it
+/// (`ObjectIdentifier`: every field a string, empty when absent, ordered and printed as Go
+/// does). Not the setter's `ObjectRef`, which says which fields a YAML document has; the
+/// facade converts one into the other where the setter's result becomes template data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ObjectRef {
+pub struct ObjectIdentifier {
     /// `apiVersion`.
     pub api_version: String,
     /// `kind`.
@@ -52,7 +55,7 @@ pub struct ObjectRef {
     pub name: String,
 }
 
-impl ObjectRef {
+impl ObjectIdentifier {
     /// The object maps' key: what Go prints for Flux's `ObjectIdentifier`
     /// (`{{{apiVersion kind} {name namespace}}}`). Maps range in key order, and this text
     /// sorts as Go sorts the struct (apiVersion, kind, name, namespace) except where a
@@ -71,7 +74,7 @@ pub struct ChangeRecord {
     /// File, relative to the repository root.
     pub file: String,
     /// The object.
-    pub object: ObjectRef,
+    pub object: ObjectIdentifier,
     /// Value before.
     pub old_value: String,
     /// Value after.
@@ -337,13 +340,13 @@ impl TemplateData {
 /// A parsed message template.
 ///
 /// ```
-/// use tagsmith_git_commit::{ChangeRecord, MessageTemplate, ObjectRef, TemplateData};
+/// use tagsmith_git_commit::{ChangeRecord, MessageTemplate, ObjectIdentifier, TemplateData};
 /// let t = MessageTemplate::parse(
 ///     "Update images\n{{ range .Changed.Changes }}- {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}",
 /// ).unwrap();
 /// let change = ChangeRecord {
 ///     file: "apps/app.yaml".into(),
-///     object: ObjectRef { kind: "Deployment".into(), name: "app".into(), ..Default::default() },
+///     object: ObjectIdentifier { kind: "Deployment".into(), name: "app".into(), ..Default::default() },
 ///     old_value: "app:1.0.0".into(),
 ///     new_value: "app:1.1.0".into(),
 ///     setter: "flux-system:app".into(),
@@ -620,7 +623,7 @@ mod tests {
     #[test]
     fn keys_print_and_sort_as_gos_struct() {
         let key = |api: &str, kind: &str, name: &str, ns: &str| {
-            ObjectRef {
+            ObjectIdentifier {
                 api_version: api.into(),
                 kind: kind.into(),
                 name: name.into(),

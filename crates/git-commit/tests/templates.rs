@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tagsmith_git_commit::{ChangeRecord, MessageTemplate, ObjectRef, TemplateData};
+use tagsmith_git_commit::{ChangeRecord, MessageTemplate, ObjectIdentifier, TemplateData};
 
 fn vectors_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/git/templates.json")
@@ -26,7 +26,7 @@ fn data(vectors: &Value) -> TemplateData {
         .iter()
         .map(|c| ChangeRecord {
             file: s(&c["file"]),
-            object: ObjectRef {
+            object: ObjectIdentifier {
                 api_version: s(&c["apiVersion"]),
                 kind: s(&c["kind"]),
                 namespace: s(&c["namespace"]),

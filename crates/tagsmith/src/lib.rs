@@ -11,6 +11,8 @@
 //! tags or rewrite YAML. `cli` adds the clap derives of the configuration.
 //!
 //! ```
+//! # #[cfg(not(feature = "pipeline"))] fn main() {}
+//! # #[cfg(feature = "pipeline")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! std::fs::write(dir.path().join("flux.yaml"), r#"

@@ -82,7 +82,7 @@ fn change_records(result: &SetterResult) -> Vec<ChangeRecord> {
         .changes()
         .map(|(file, object, change)| ChangeRecord {
             file: file.path.clone(),
-            object: tagsmith_git_commit::ObjectRef {
+            object: tagsmith_git_commit::ObjectIdentifier {
                 api_version: object.object.api_version.clone().unwrap_or_default(),
                 kind: object.object.kind.clone().unwrap_or_default(),
                 namespace: object.object.namespace.clone().unwrap_or_default(),
