@@ -67,7 +67,7 @@
 //! build through oci-client, with the same rustls features, so the three forges share one
 //! small HTTP layer (timeouts, bounded bodies, one status mapping) at no new dependency.
 //!
-//! Tested: Gitea end to end against a real Gitea 1.26 on loopback (`make setup-gitea`
+//! Tested: Gitea end to end against a real Gitea 1.26 on loopback (`make setup-tools`
 //! builds it); GitHub and GitLab only against their documented request and answer shapes on
 //! a scripted loopback server, since neither can be reached from the test machines.
 

@@ -1,4 +1,4 @@
-//! The forge client against a real Gitea on loopback (`make setup-gitea` builds it; without
+//! The forge client against a real Gitea on loopback (`make setup-tools` builds it; without
 //! it each test prints one `skipped:` line, and fails under `TAGSMITH_REQUIRE_REAL=1`).
 
 #![allow(clippy::unwrap_used)]

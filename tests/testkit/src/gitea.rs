@@ -1,4 +1,4 @@
-//! A real Gitea (1.26, built by `make setup-gitea` into the tool cache) on 127.0.0.1: sqlite
+//! A real Gitea (1.26, built by `make setup-tools` into the tool cache) on 127.0.0.1: sqlite
 //! in a temp dir, one admin user with an API token, repositories created through its API,
 //! pushed to over HTTP with the git CLI. Stopped on drop.
 
@@ -25,28 +25,18 @@ pub struct Gitea {
     pub token: String,
 }
 
-/// Where `make setup-gitea` puts Gitea: `${TAGSMITH_TOOLS_DIR:-$HOME/.cache/tagsmith-tools}/gitea`.
+/// Where `make setup-tools` puts Gitea: `${TAGSMITH_TOOLS_DIR:-$HOME/.cache/tagsmith-tools}/gitea`.
 pub fn tool_dir() -> PathBuf {
-    match std::env::var_os("TAGSMITH_TOOLS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("gitea"),
-        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-            .join(".cache/tagsmith-tools/gitea"),
-    }
+    crate::tools::tools_dir().join("gitea")
 }
 
-/// The tool, or the one-line skip: a missing tool skips the test unless
-/// `TAGSMITH_REQUIRE_REAL=1` (CI), where it fails it.
+/// The tool, or the one-line skip ([`crate::tools::skip_missing`]): a missing tool skips
+/// the test unless `TAGSMITH_REQUIRE_REAL=1` (CI), where it fails it.
 fn require_or_skip(bin: &Path) -> bool {
     if bin.is_file() {
         return true;
     }
-    if std::env::var("TAGSMITH_REQUIRE_REAL").as_deref() == Ok("1") {
-        panic!(
-            "gitea is not installed at {} and TAGSMITH_REQUIRE_REAL=1: run make setup",
-            bin.display()
-        );
-    }
-    eprintln!("skipped: gitea is not installed (run make setup)");
+    crate::tools::skip_missing("gitea");
     false
 }
 

@@ -37,6 +37,14 @@ pub fn real_or_skip(what: &str) -> Option<PathBuf> {
     if let Some(found) = find(what) {
         return Some(found);
     }
+    skip_missing(what);
+    None
+}
+
+/// The one skip for a missing real component `what`: one line `skipped: <what> is not
+/// installed (run make setup)`, or, with `TAGSMITH_REQUIRE_REAL=1` (CI), a panic. For
+/// harnesses that look for their component somewhere [`real_or_skip`] does not.
+pub fn skip_missing(what: &str) {
     let message = format!("skipped: {what} is not installed (run make setup)");
     if std::env::var(REQUIRE_REAL_ENV).as_deref() == Ok("1") {
         panic!("{message}; {REQUIRE_REAL_ENV}=1 does not allow skipping");
@@ -44,7 +52,6 @@ pub fn real_or_skip(what: &str) -> Option<PathBuf> {
     // Written to the process's stderr itself, not with eprintln!: the test harness captures
     // a passing test's eprintln! output, and a skip must show in every run's log.
     let _ = writeln!(std::io::stderr().lock(), "{message}");
-    None
 }
 
 /// For a test that needs Debian packages `make setup` installs (docker-registry, sshd,
