@@ -8,14 +8,31 @@
 //! floor, the same 1,000 tag listings by a plain loop over the same HTTP client
 //! (registry-scan's `OciTagSource`), measured before and after (the better one counts);
 //! then a steady-state minute (intervals of 1 minute: every repository scanned again)
-//! with the process's CPU and resident memory.
+//! with the process's CPU and resident memory; then, with the controller stopped, the API
+//! floor: the Kubernetes writes Flux's behaviour requires for these objects (one status
+//! merge patch per object, of the status body the controller wrote, and one Event per
+//! object), by a plain loop over kube's client at the controller's concurrency (`--concurrent`
+//! per kind, the three kinds at once), nothing read, nothing reconciled.
+//!
+//! The API server's own request counter (`apiserver_request_total` on its `/metrics`, by
+//! verb and resource) is read before the controller starts and when everything is Ready:
+//! the difference is what the controller asked of it (nothing else talks to it then), so
+//! redundant writes and reads show. The CPU of the API server and etcd (this process's
+//! children) is read over the same window.
 //!
 //! A plain binary (`harness = false`): criterion's repeated sampling does not fit a
 //! minutes-long scenario. Run: `cargo bench -p tagsmith-benches --bench controller`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tagsmith::registry::{OciTagSource, RegistryOptions, TagSource};
 use tagsmith_controller::ControllerOptions;
@@ -109,6 +126,215 @@ fn floor(rt: &tokio::runtime::Runtime, images: &[String]) -> Duration {
             assert_eq!(tags.len(), TAGS.len());
         }
     });
+    started.elapsed()
+}
+
+/// `apiserver_request_total` (and the summed request seconds) by "VERB resource[/sub]".
+#[derive(Default, Clone)]
+struct Requests {
+    count: BTreeMap<String, f64>,
+    seconds: BTreeMap<String, f64>,
+}
+
+fn label<'a>(labels: &'a str, name: &str) -> &'a str {
+    let needle = format!("{name}=\"");
+    labels
+        .split_once(&needle)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or("", |(value, _)| value)
+}
+
+fn api_requests(kube: &KubeApiServer) -> Requests {
+    let (status, text) = kube.request("GET", "/metrics", "", None);
+    assert_eq!(status, 200, "the API server's /metrics");
+    let text = text.as_str().unwrap_or_default().to_string();
+    let mut out = Requests::default();
+    for line in text.lines() {
+        let (map, rest) = if let Some(rest) = line.strip_prefix("apiserver_request_total{") {
+            (&mut out.count, rest)
+        } else if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_sum{") {
+            (&mut out.seconds, rest)
+        } else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let resource = match label(labels, "subresource") {
+            "" => label(labels, "resource").to_string(),
+            sub => format!("{}/{sub}", label(labels, "resource")),
+        };
+        let key = format!("{} {resource}", label(labels, "verb"));
+        *map.entry(key).or_default() += value.trim().parse::<f64>().unwrap_or(0.0);
+    }
+    out
+}
+
+/// `after - before`, the nonzero entries, largest first; and the total count.
+fn requests_between(before: &Requests, after: &Requests) -> (Vec<(String, f64, f64)>, f64) {
+    let mut rows: Vec<(String, f64, f64)> = after
+        .count
+        .iter()
+        .map(|(k, v)| {
+            let n = v - before.count.get(k).copied().unwrap_or(0.0);
+            let s = after.seconds.get(k).copied().unwrap_or(0.0)
+                - before.seconds.get(k).copied().unwrap_or(0.0);
+            (k.clone(), n, s)
+        })
+        .filter(|(_, n, _)| *n > 0.0)
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total = rows.iter().map(|r| r.1).sum();
+    (rows, total)
+}
+
+fn print_requests(title: &str, rows: &[(String, f64, f64)], total: f64) {
+    println!("  {title}: {total:.0}");
+    for (key, n, seconds) in rows {
+        println!(
+            "    {n:>6.0}  {key:<42} ({:.1} ms each in the API server)",
+            seconds / n * 1000.0
+        );
+    }
+}
+
+/// CPU seconds of this process's children (the API server, etcd, the registry) by name.
+fn children_cpu() -> BTreeMap<String, f64> {
+    let me = std::process::id().to_string();
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some((head, after)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
+            continue;
+        };
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields.get(1) != Some(&me.as_str()) {
+            continue;
+        }
+        let ticks: f64 =
+            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        *out.entry(head[open + 1..].to_string()).or_default() += ticks / 100.0;
+    }
+    out
+}
+
+fn cpu_between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> String {
+    after
+        .iter()
+        .map(|(k, v)| (k, v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v >= 0.05)
+        .map(|(k, v)| format!("{k} {v:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The three image kinds: API resource, the Flux controller that writes them.
+fn image_kinds() -> [(ApiResource, &'static str); 3] {
+    [
+        (
+            "ImageRepository",
+            "imagerepositories",
+            "image-reflector-controller",
+        ),
+        ("ImagePolicy", "imagepolicies", "image-reflector-controller"),
+        (
+            "ImageUpdateAutomation",
+            "imageupdateautomations",
+            "image-automation-controller",
+        ),
+    ]
+    .map(|(kind, plural, component)| {
+        let gvk = GroupVersionKind::gvk("image.toolkit.fluxcd.io", "v1", kind);
+        (ApiResource::from_gvk_with_plural(&gvk, plural), component)
+    })
+}
+
+async fn kube_client(kube: &KubeApiServer) -> Client {
+    use kube::config::{Config, KubeConfigOptions, Kubeconfig};
+    let kubeconfig = Kubeconfig::read_from(kube.kubeconfig()).unwrap();
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+fn now_seconds() -> k8s_openapi::jiff::Timestamp {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    k8s_openapi::jiff::Timestamp::from_second(now.as_second()).unwrap()
+}
+
+/// The API floor: for every image object, one merge patch of `/status` with the status
+/// the controller wrote (its Ready transition time moved, so the API server writes it) and
+/// one Event as Flux records it; `concurrent` at a time per kind, the kinds at once.
+async fn api_floor(client: &Client, concurrent: usize) -> Duration {
+    let mut work = Vec::new();
+    for (resource, component) in image_kinds() {
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let items = all.list(&ListParams::default()).await.unwrap().items;
+        work.push((resource, component, items));
+    }
+    let started = Instant::now();
+    let now = now_seconds();
+    let kinds = work.iter().map(|(resource, component, items)| {
+        futures::stream::iter(items).for_each_concurrent(concurrent, move |obj| async move {
+            let (namespace, name) = (obj.namespace().unwrap(), obj.name_any());
+            let mut status = obj.data["status"].clone();
+            let mut message = String::new();
+            for condition in status["conditions"].as_array_mut().into_iter().flatten() {
+                condition["lastTransitionTime"] = json!(now.to_string());
+                if condition["type"] == "Ready" {
+                    message = condition["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                }
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &namespace, resource);
+            let params = PatchParams {
+                field_manager: Some((*component).into()),
+                ..PatchParams::default()
+            };
+            api.patch_status(&name, &params, &Patch::Merge(&json!({ "status": status })))
+                .await
+                .unwrap();
+            let at = k8s_openapi::jiff::Timestamp::now();
+            let event = Event {
+                metadata: ObjectMeta {
+                    name: Some(format!("{name}.{:x}", at.as_nanosecond())),
+                    namespace: Some(namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                involved_object: ObjectReference {
+                    api_version: Some(resource.api_version.clone()),
+                    kind: Some(resource.kind.clone()),
+                    name: Some(name.clone()),
+                    namespace: Some(namespace.clone()),
+                    uid: obj.metadata.uid.clone(),
+                    resource_version: obj.metadata.resource_version.clone(),
+                    ..ObjectReference::default()
+                },
+                reason: Some("Succeeded".into()),
+                message: Some(message),
+                type_: Some("Normal".into()),
+                source: Some(EventSource {
+                    component: Some((*component).into()),
+                    host: None,
+                }),
+                first_timestamp: Some(Time(at)),
+                last_timestamp: Some(Time(at)),
+                count: Some(1),
+                reporting_component: Some((*component).into()),
+                reporting_instance: Some("bench-floor".into()),
+                ..Event::default()
+            };
+            let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+            events.create(&PostParams::default(), &event).await.unwrap();
+        })
+    });
+    futures::future::join_all(kinds).await;
     started.elapsed()
 }
 
@@ -236,7 +462,9 @@ fn main() {
         ..ControllerOptions::default()
     };
     eprintln!("--concurrent {}", options.concurrent);
+    let concurrent = options.concurrent;
     let token = CancellationToken::new();
+    let (requests0, children0) = (api_requests(&kube), children_cpu());
     let (cpu0, started) = (cpu_seconds(), Instant::now());
     let controller = rt
         .block_on(tagsmith_controller::start(options, token.clone()))
@@ -286,6 +514,7 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    let (requests1, children1) = (api_requests(&kube), children_cpu());
     let counts = (
         ready_count(&kube, "imagerepositories"),
         ready_count(&kube, "imagepolicies"),
@@ -313,14 +542,21 @@ fn main() {
     let floor = floor_before.min(floor_after);
 
     // Steady state: nothing changes; every repository comes due again within the minute.
-    let cpu1 = cpu_seconds();
+    let (cpu1, requests2, children2) = (cpu_seconds(), api_requests(&kube), children_cpu());
     std::thread::sleep(STEADY);
     let steady_cpu = (cpu_seconds() - cpu1) / STEADY.as_secs_f64();
+    let (requests3, children3) = (api_requests(&kube), children_cpu());
     let (rss, hwm) = memory_mib();
     token.cancel();
     rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), controller.wait()).await })
         .unwrap()
         .unwrap();
+
+    // The API floor, with the controller stopped (nothing else writes meanwhile).
+    let client = rt.block_on(kube_client(&kube));
+    let (requests4, children4) = (api_requests(&kube), children_cpu());
+    let api_floor = rt.block_on(api_floor(&client, usize::from(concurrent).max(1)));
+    let (requests5, children5) = (api_requests(&kube), children_cpu());
 
     println!("controller: {total} ImageRepositories, {total} ImagePolicies, {NAMESPACES} ImageUpdateAutomations ({counts:?} Ready)");
     for line in &reconciles {
@@ -344,8 +580,43 @@ fn main() {
         floor_after.as_secs_f64()
     );
     println!(
-        "  ratio: {:.2}x the floor",
-        to_ready.as_secs_f64() / floor.as_secs_f64()
+        "  API floor (one status patch + one Event per object, {} objects, {concurrent} per kind at once, plain kube client): {:.2} s",
+        2 * total + NAMESPACES,
+        api_floor.as_secs_f64()
+    );
+    let both = floor + api_floor;
+    println!(
+        "  ratio: {:.2}x (tag floor + API floor = {:.2} s), {:.2}x the tag floor, {:.2}x the API floor",
+        to_ready.as_secs_f64() / both.as_secs_f64(),
+        both.as_secs_f64(),
+        to_ready.as_secs_f64() / floor.as_secs_f64(),
+        to_ready.as_secs_f64() / api_floor.as_secs_f64()
+    );
+    let (rows, n) = requests_between(&requests0, &requests1);
+    print_requests(
+        "API requests by the controller, start to all Ready",
+        &rows,
+        n,
+    );
+    println!(
+        "  CPU of the API server and etcd, start to all Ready: {}",
+        cpu_between(&children0, &children1)
+    );
+    let (rows, n) = requests_between(&requests2, &requests3);
+    print_requests(
+        "API requests by the controller in the steady minute",
+        &rows,
+        n,
+    );
+    println!(
+        "  CPU of the API server and etcd in the steady minute: {}",
+        cpu_between(&children2, &children3)
+    );
+    let (rows, n) = requests_between(&requests4, &requests5);
+    print_requests("API requests of the API floor", &rows, n);
+    println!(
+        "  CPU of the API server and etcd in the API floor: {}",
+        cpu_between(&children4, &children5)
     );
     println!(
         "  steady state (1m intervals, {}s window): {:.1}% of one core",
