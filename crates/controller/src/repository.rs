@@ -239,7 +239,10 @@ async fn run(
             // A private file written atomically and synced: off the async workers.
             let (store, image, tags) = (ctx.store.clone(), repo.image.clone(), result.tags.clone());
             let scanned_at = result.scanned_at;
-            let _ = tokio::task::spawn_blocking(move || store.put(&image, &tags, scanned_at)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                store.put_if_changed(&image, &tags, scanned_at)
+            })
+            .await;
             let revision = revision(&result.tags);
             let mut scan_result = json!({
                 "revision": revision,

@@ -446,10 +446,20 @@ async fn run_controllers(
                 objects::namespace_of(&repo).to_string(),
                 objects::name_of(&repo).to_string(),
             );
+            // Run on every status change of every repository, over every policy: the
+            // fields are read directly (a JSON pointer per policy made this quadratic in
+            // allocations), the name first.
             store
                 .state()
                 .into_iter()
-                .filter(|p| names_ref(p, "/spec/imageRepositoryRef").as_ref() == Some(&target))
+                .filter(|p| {
+                    let by = &p.data["spec"]["imageRepositoryRef"];
+                    by["name"].as_str() == Some(target.1.as_str())
+                        && by["namespace"]
+                            .as_str()
+                            .unwrap_or_else(|| objects::namespace_of(p))
+                            == target.0
+                })
                 .map(|p| reference(ip, &p))
                 .collect::<Vec<_>>()
         };

@@ -33,7 +33,9 @@ impl TagStore {
             .tempfile_in(dir)
             .map_err(error)?;
         Ok(TagStore {
-            cache: ScanCache::new(dir, true),
+            // A lost write costs one listing: entries are not flushed to disk one by one
+            // (a thousand repositories made a thousand fsyncs on the reconcilers' path).
+            cache: ScanCache::new(dir, true).without_sync(),
         })
     }
 
@@ -45,6 +47,17 @@ impl TagStore {
     /// The stored tags of `image` and when they were listed.
     pub fn tags(&self, image: &str) -> Option<CachedTags> {
         self.cache.load(image)
+    }
+
+    /// Stores `image`'s tags unless the store already holds exactly these (a rescan that
+    /// found nothing new writes no file; the listing time that counts is the object's
+    /// `lastScanResult.scanTime`). Failures are logged by the cache: a lost write costs a
+    /// scan.
+    pub fn put_if_changed(&self, image: &str, tags: &[String], scanned_at: u64) {
+        if self.tags(image).is_some_and(|stored| stored.tags == tags) {
+            return;
+        }
+        self.put(image, tags, scanned_at);
     }
 
     /// Stores `image`'s tags (failures are logged by the cache: a lost write costs a scan).
@@ -119,5 +132,10 @@ mod tests {
         assert_eq!(entry.tags, ["2.0.0", "1.0.0"]);
         assert_eq!(entry.scanned_at, 42);
         assert!(again.tags("127.0.0.1:5000/other").is_none());
+        // The same tags again: the entry is left as it is.
+        again.put_if_changed("127.0.0.1:5000/app", &["2.0.0".into(), "1.0.0".into()], 43);
+        assert_eq!(again.tags("127.0.0.1:5000/app").unwrap().scanned_at, 42);
+        again.put_if_changed("127.0.0.1:5000/app", &["3.0.0".into()], 44);
+        assert_eq!(again.tags("127.0.0.1:5000/app").unwrap().tags, ["3.0.0"]);
     }
 }

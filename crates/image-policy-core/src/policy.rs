@@ -15,6 +15,9 @@ use std::collections::HashMap;
 /// Flux's default `ImageRepository.spec.exclusionList`: cosign signature tags.
 pub const DEFAULT_EXCLUSION_LIST: &[&str] = &[r"^.*\.sig$"];
 
+/// How many distinct compiled exclusion lists [`Exclusions::new`] keeps.
+const REMEMBERED_EXCLUSIONS: usize = 256;
+
 /// Tags to drop before any policy sees them (`ImageRepository.spec.exclusionList`).
 ///
 /// ```
@@ -32,8 +35,30 @@ pub struct Exclusions {
 
 impl Exclusions {
     /// Compiles the patterns; the error names the first one that does not compile.
+    ///
+    /// Compiled lists are remembered (at most [`REMEMBERED_EXCLUSIONS`] of them, per
+    /// process): a controller reads every ImageRepository's list on every reconciliation,
+    /// and most repositories share one (Flux's default), whose compilation costs more than
+    /// a loopback listing.
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, PolicyError> {
+        use std::sync::{Mutex, OnceLock};
+        static COMPILED: OnceLock<Mutex<HashMap<Vec<String>, Exclusions>>> = OnceLock::new();
         let patterns: Vec<String> = patterns.iter().map(|p| p.as_ref().to_string()).collect();
+        let compiled = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(found) = compiled.lock().ok().and_then(|m| m.get(&patterns).cloned()) {
+            return Ok(found);
+        }
+        let exclusions = Self::compile(patterns)?;
+        if let Ok(mut map) = compiled.lock() {
+            if map.len() >= REMEMBERED_EXCLUSIONS {
+                map.clear();
+            }
+            map.insert(exclusions.patterns.clone(), exclusions.clone());
+        }
+        Ok(exclusions)
+    }
+
+    fn compile(patterns: Vec<String>) -> Result<Self, PolicyError> {
         for (i, pattern) in patterns.iter().enumerate() {
             compile(pattern, &format!("exclusionList[{i}]"))?;
         }
@@ -1087,5 +1112,21 @@ mod tests {
     fn exclusions_report_bad_patterns() {
         let err = Exclusions::new(&["^ok$", "(["]).unwrap_err();
         assert!(err.to_string().contains("exclusionList[1]"), "{err}");
+    }
+
+    #[test]
+    fn remembered_exclusions_match_as_compiled_ones() {
+        // The second call is served from the process-wide memo: it must behave the same,
+        // and a list that does not compile is refused every time (errors are not kept).
+        for _ in 0..2 {
+            let e = Exclusions::new(&["^memo-.*$", r"\.att$"]).unwrap();
+            assert!(e.is_excluded("memo-1"));
+            assert!(e.is_excluded("sha256-abc.att"));
+            assert!(!e.is_excluded("1.0.0"));
+            assert!(Exclusions::new(&["^memo-(["]).is_err());
+        }
+        let other = Exclusions::new(&["^other$"]).unwrap();
+        assert!(!other.is_excluded("memo-1"));
+        assert!(other.is_excluded("other"));
     }
 }

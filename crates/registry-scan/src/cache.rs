@@ -57,6 +57,7 @@ pub struct CachedTags {
 pub struct ScanCache {
     dir: PathBuf,
     writable: bool,
+    sync: bool,
 }
 
 impl ScanCache {
@@ -65,7 +66,17 @@ impl ScanCache {
         ScanCache {
             dir: dir.into(),
             writable,
+            sync: true,
         }
+    }
+
+    /// Entries are still written atomically (a temp file renamed over the old one) but
+    /// not flushed to disk first: after a power failure an entry may be empty or older,
+    /// which reads as a miss or an older listing. For a cache whose every loss costs only
+    /// a listing (the controller's tag store), not a user's run.
+    pub fn without_sync(mut self) -> Self {
+        self.sync = false;
+        self
     }
 
     /// The file of `image`: a hash of the reference, so repository content cannot steer it.
@@ -115,7 +126,9 @@ impl ScanCache {
             .prefix(".tagsmith-cache-")
             .tempfile_in(&self.dir)?;
         tmp.write_all(&json)?;
-        tmp.as_file().sync_all()?;
+        if self.sync {
+            tmp.as_file().sync_all()?;
+        }
         tmp.persist(self.path_of(&entry.image))
             .map_err(|e| e.error)?;
         Ok(())
